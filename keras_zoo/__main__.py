@@ -1,0 +1,32 @@
+"""``python -m keras_zoo COMMAND``: list the zoo, run the demo, draw a network."""
+
+import argparse
+import importlib
+import logging
+import sys
+
+# command -> (module with a `main(argv)` function, one-line help)
+COMMANDS = {
+    "list": ("keras_zoo.registry", "print the table of model cards"),
+    "demo": ("keras_zoo.demo", "classify sample photos with a zoo model, then export and verify it"),
+    "diagram": ("keras_zoo.diagram", "write an SVG diagram of a model"),
+}
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(prog="python -m keras_zoo", description=__doc__)
+    parser.add_argument("command", choices=sorted(COMMANDS),
+                        help="; ".join(f"{name}: {text}" for name, (_, text) in sorted(COMMANDS.items())))
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the command (see COMMAND --help)")
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0
+    options = parser.parse_args(argv[:1])
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    module = importlib.import_module(COMMANDS[options.command][0])
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

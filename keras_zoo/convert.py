@@ -1,0 +1,71 @@
+"""Convert any Caffe or MatConvNet model: foreign files -> neutral Graph -> Keras model -> ``.keras`` file."""
+
+import logging
+import os
+import pathlib
+import tempfile
+
+from converters.errors import ConversionError
+from keras_zoo.builder import build_model
+from keras_zoo.preprocessing import Preprocessing
+
+log = logging.getLogger(__name__)
+
+
+def from_caffe(prototxt, caffemodel=None, *, input_shape=None, preprocessing=None, name=None):
+    """A Keras model computing what Caffe computes for ``prototxt`` with the weights of ``caffemodel``.
+
+    ``input_shape`` is (H, W) (or (C, H, W)) for nets whose input size the prototxt does not fix (train/val
+    nets with data layers). ``preprocessing`` is a :class:`~keras_zoo.preprocessing.Preprocessing` (or None:
+    the model takes exactly what the Caffe net took, NHWC).
+    """
+    from converters.caffe import read_caffe
+
+    graph = read_caffe(prototxt, caffemodel, input_shape=input_shape)
+    return build_model(graph, preprocessing=preprocessing, name=name)
+
+
+def from_matconvnet(path, *, input_shape=None, normalize=False, name=None):
+    """A Keras model computing what MatConvNet computes for the network in ``path`` (SimpleNN or DagNN).
+
+    ``normalize=True`` bakes the file's ``meta.normalization`` (average image or pixel) into the model.
+    """
+    from converters.matconvnet import read_matconvnet
+
+    graph = read_matconvnet(path, input_shape=input_shape)
+    preprocessing = Preprocessing.from_normalization(graph.meta.get("normalization")) if normalize else None
+    return build_model(graph, preprocessing=preprocessing, name=name)
+
+
+def save_model(model, output):
+    """Write ``model`` to ``output`` (.keras, or .weights.h5) atomically: a temporary name, then a rename."""
+    output = pathlib.Path(output)
+    suffix = ".weights.h5" if output.name.endswith(".weights.h5") else output.suffix or ".keras"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=suffix, dir=output.parent)
+    os.close(fd)
+    try:
+        if suffix == ".weights.h5":
+            model.save_weights(tmp, overwrite=True)
+        else:
+            model.save(tmp, overwrite=True)
+        os.replace(tmp, output)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+    log.info("wrote %s (%.1f MB)", output, output.stat().st_size / 1e6)
+    return output
+
+
+def convert_caffe(prototxt, caffemodel, output, **kwargs):
+    """Convert a Caffe model to a ``.keras`` file; keyword arguments as :func:`from_caffe`."""
+    return save_model(from_caffe(prototxt, caffemodel, **kwargs), output)
+
+
+def convert_matconvnet(path, output, **kwargs):
+    """Convert a MatConvNet ``.mat`` to a ``.keras`` file; keyword arguments as :func:`from_matconvnet`."""
+    return save_model(from_matconvnet(path, **kwargs), output)
+
+
+__all__ = ["ConversionError", "from_caffe", "from_matconvnet", "convert_caffe", "convert_matconvnet",
+           "save_model"]

@@ -1,0 +1,54 @@
+"""keras_zoo: the classic Caffe and MatConvNet model zoos as exact Keras 3 models."""
+
+import importlib.metadata
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+ROOT = pathlib.Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "keras_zoo" / "version.py").read_text()).group(1)
+
+
+def tensorflow_requirement():
+    """Keep whichever TensorFlow build is installed (tensorflow-cpu on CPU machines); else 'tensorflow'."""
+    for dist in ("tensorflow-cpu", "tensorflow", "tf-nightly"):
+        try:
+            importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        return f"{dist}>=2.16,<2.22"
+    return "tensorflow>=2.16,<2.22"
+
+
+EXPORT = ["onnx>=1.16", "onnxruntime>=1.18", "tf2onnx>=1.16", "ai-edge-litert>=1.0"]
+TEST = ["pytest>=8", "hypothesis>=6", "opencv-python-headless>=4.8,<5", "scikit-image>=0.22"]
+
+setup(
+    name="keras_zoo",
+    version=VERSION,
+    description="The classic Caffe and MatConvNet model zoos as Keras 3 models with numerical parity",
+    long_description=(ROOT / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="BSD-2-Clause",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_zoo", "keras_zoo.*", "converters", "converters.*",
+                                    "export", "export.*"]),
+    package_data={"keras_zoo": ["data/*", "data/**/*"]},
+    install_requires=[
+        tensorflow_requirement(),
+        "keras>=3.8",
+        "numpy>=1.26",
+        "protobuf>=4.25",
+        "scipy>=1.11",
+        "h5py>=3.10",
+        "pillow>=10",
+    ],
+    extras_require={"export": EXPORT, "demo": ["scikit-image>=0.22"], "test": TEST + EXPORT},
+    entry_points={"console_scripts": ["keras-zoo=keras_zoo.__main__:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: BSD License",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
