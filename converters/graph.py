@@ -37,7 +37,8 @@ conv       filters, kernel (kh, kw), strides (sh, sw), pads (top, bottom, left, 
 deconv     filters, kernel, strides, pads (top, bottom, left, right: rows/cols cropped from the full output,
            i.e. out = s*(H-1) + d*(k-1) + 1 - top - bottom), dilation, groups, use_bias
 pool       method ('max' | 'avg'), kernel, strides, pads (t, b, l, r), global (bool: kernel = input size,
-           no padding), rounding ('ceil': Caffe's out = ceil((H+t+b-k)/s)+1, less one when the last window
+           no padding; kernel is (None, None) where the reader does not know the size),
+           rounding ('ceil': Caffe's out = ceil((H+t+b-k)/s)+1, less one when the last window
            would start at or beyond H+t; 'floor': floor((H+t+b-k)/s)+1), avg_divisor ('padded': Caffe's window
            clipped to [-t, H+b), padding counted; 'valid': number of in-image cells, MatConvNet)
 lrn        region ('across' | 'within'), size, alpha, beta, k:
@@ -54,7 +55,7 @@ sigmoid, tanh, absval, dropout (rate; identity at inference), identity
 softmax    axis
 batchnorm  stat ('variance' | 'std'), epsilon, use_global_stats (False: normalise with the batch's own
            biased mean and variance, as Caffe does when it is set false)
-scale      axis, num_axes
+scale      axis, num_axes, use_bias (whether a ``beta`` comes with ``gamma``)
 bias       axis, num_axes
 eltwise    operation ('sum' | 'prod' | 'max'), coeffs (list, for 'sum'; empty = all ones)
 concat     axis
@@ -64,6 +65,11 @@ crop       axis, offsets: crops inputs[0] to the size of inputs[1] on every axis
 flatten    axis, end_axis
 reshape    shape (0 copies a dim, -1 infers one), axis, num_axes
 =========  =====================================================================================================
+
+``Graph.meta`` keys a reader may set: ``framework`` ('caffe' | 'matconvnet'), ``format`` (the file format
+variant read), ``net_name``, ``data_layers`` (train/val data layers replaced by inputs), ``caffemodel``,
+``normalization`` (MatConvNet: ``mean`` as (C,) or (C, H, W) in the network's channel order, ``image_size``,
+``interpolation``, ``keep_aspect``, ``border``, ``crop_size``) and ``classes`` (``names``, ``descriptions``).
 """
 
 from __future__ import annotations

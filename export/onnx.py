@@ -1,0 +1,225 @@
+"""``python -m export.onnx MODEL``: an ONNX model with a dynamic batch, made of operators TensorRT parses.
+
+The input is ``images``: float32 RGB 0..255, (batch, H, W, 3), NHWC as in Keras, the model's preprocessing
+inside; the outputs carry the Keras model's output names. ``--quantize int8`` also writes the explicitly
+quantized (QDQ, symmetric int8) model that TensorRT builds int8 engines from, calibrated on representative
+images and checked with ONNX Runtime.
+"""
+
+import logging
+import pathlib
+import sys
+
+import numpy as np
+
+from export import common, report
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 17
+INPUT_NAME = "images"
+BATCH_DIM = "batch"
+# where int8 QDQ pairs go (TensorRT fuses them into int8 kernels); other operators stay in float
+QUANTIZED_OPS = ["Conv", "ConvTranspose", "MatMul", "Gemm"]
+
+# ONNX operators TensorRT 10's ONNX parser supports (onnx-tensorrt's operator support matrix).
+TENSORRT_OPS = frozenset("""
+Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNormalization Cast CastLike Ceil
+Celu Clip Concat Constant ConstantOfShape Conv ConvTranspose Cos Cosh CumSum DeformConv DepthToSpace
+DequantizeLinear Div Dropout Einsum Elu Equal Erf Exp Expand EyeLike Flatten Floor Gather GatherElements
+GatherND Gelu Gemm GlobalAveragePool GlobalLpPool GlobalMaxPool Greater GreaterOrEqual GridSample
+GroupNormalization GRU HardSigmoid HardSwish Hardmax Identity If ImageScaler InstanceNormalization IsInf IsNaN
+LayerNormalization LeakyRelu Less LessOrEqual Log LogSoftmax Loop LRN LSTM LpNormalization LpPool MatMul Max
+MaxPool Mean MeanVarianceNormalization Min Mish Mod Mul Neg NonMaxSuppression NonZero Not OneHot Or Pad
+ParametricSoftplus Pow PRelu QuantizeLinear RandomNormal RandomNormalLike RandomUniform RandomUniformLike Range
+Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin ReduceProd ReduceSum
+ReduceSumSquare Relu Reshape Resize ReverseSequence RNN RoiAlign Round ScaledTanh Scan Scatter ScatterElements
+ScatterND Selu Shape Shrink Sigmoid Sign Sin Sinh Size Slice Softmax Softplus Softsign SpaceToDepth Split Sqrt
+Squeeze Sub Sum Tan Tanh ThresholdedRelu Tile TopK Transpose Trilu Unsqueeze Upsample Where Xor
+""".split())
+
+
+def output_names(model):
+    """The ONNX output names: the Keras model's output names."""
+    return list(model.output_names)
+
+
+def convert_onnx(model, *, batch=None, opset=DEFAULT_OPSET):
+    """An ``onnx.ModelProto`` of ``model``: input ``images`` (batch dimension ``batch`` when None), outputs
+    named as the Keras outputs; raises ExportError when an operator is one TensorRT cannot parse."""
+    import tensorflow as tf
+    import tf2onnx
+
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+    shape = (batch, *model.inputs[0].shape[1:])
+
+    def serve(images):
+        outputs = model(images, training=False)
+        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+    function = tf.function(serve)
+    try:
+        proto, _ = tf2onnx.convert.from_function(
+            function, input_signature=[tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)], opset=opset)
+    except Exception as error:  # tf2onnx raises many kinds; one line names the failure
+        raise common.ExportError(f"{model.name}: ONNX conversion failed: {type(error).__name__}: "
+                                 f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}") from None
+    _rename_outputs(proto, output_names(model))
+    if batch is None:
+        proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
+        for value in proto.graph.output:
+            value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
+    unsupported = unsupported_by_tensorrt(proto)
+    if unsupported:
+        raise common.ExportError(f"{model.name}: the ONNX graph has operators TensorRT cannot parse: "
+                                 f"{', '.join(unsupported)}")
+    return proto
+
+
+def _rename_outputs(proto, names):
+    """Give the graph outputs the Keras output names (through Identity nodes)."""
+    import onnx
+
+    for value, name in zip(proto.graph.output, names):
+        if value.name != name:
+            proto.graph.node.append(onnx.helper.make_node("Identity", [value.name], [name], name=f"{name}_output"))
+            value.name = name
+
+
+def operator_types(proto):
+    """Sorted operator types of an ONNX graph (with the domain for non-standard ones)."""
+    return sorted({f"{node.domain}.{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type
+                   for node in proto.graph.node})
+
+
+def unsupported_by_tensorrt(proto):
+    return [op for op in operator_types(proto) if op not in TENSORRT_OPS]
+
+
+def save_onnx(proto, output):
+    """Write an ONNX model atomically; returns its path."""
+    output = pathlib.Path(output)
+    with common.atomic_output(output) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+    return output
+
+
+class OnnxRunner:
+    """Runs an ONNX file with ONNX Runtime (CPU), any number of images."""
+
+    def __init__(self, path, *, batch=32):
+        import onnxruntime
+
+        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        fixed = self.session.get_inputs()[0].shape[0]
+        self.batch = fixed if isinstance(fixed, int) else batch
+        self.fixed = isinstance(fixed, int)
+
+    def __call__(self, images):
+        images = np.asarray(images, np.float32)
+        parts = []
+        for start in range(0, len(images), self.batch):
+            chunk = images[start:start + self.batch]
+            filled = len(chunk)
+            if self.fixed and filled < self.batch:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch - filled, axis=0)])
+            parts.append([out[:filled] for out in self.session.run(None, {INPUT_NAME: chunk})])
+        return [np.concatenate(column) for column in zip(*parts)]
+
+
+def quantize_int8(source, output, calibration):
+    """Write the explicitly quantized (QDQ) int8 form of the ONNX file ``source``, as TensorRT wants it:
+    symmetric int8 activations and per-channel weights at the inputs of the compute-heavy operators,
+    scales calibrated on ``calibration`` images (99.999th percentile of |x|)."""
+    from onnxruntime import quantization
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(calibration[i:i + 1] for i in range(len(calibration)))
+
+        def get_next(self):
+            item = next(self.items, None)
+            return None if item is None else {INPUT_NAME: item}
+
+    output = pathlib.Path(output)
+    with common.atomic_output(output) as tmp:
+        quantization.quantize_static(
+            str(source), str(tmp), Reader(), quant_format=quantization.QuantFormat.QDQ, per_channel=True,
+            activation_type=quantization.QuantType.QInt8, weight_type=quantization.QuantType.QInt8,
+            calibrate_method=quantization.CalibrationMethod.Percentile, op_types_to_quantize=QUANTIZED_OPS,
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+    return output
+
+
+def export_onnx(model, output, *, samples, reference, batch=None, opset=DEFAULT_OPSET, name="model",
+                speed_batch=8):
+    """Write ``model`` as an ONNX file after checking it with ONNX Runtime against ``reference``.
+
+    Returns the :class:`~export.report.ParityReport`; ``output`` is written atomically, only when it passed.
+    """
+    proto = convert_onnx(model, batch=batch, opset=opset)
+    output = pathlib.Path(output)
+    result = None
+    with common.atomic_output(output) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+        runner = OnnxRunner(tmp)
+        candidate = runner(samples)
+        speed = {"keras": report.measure_speed(model.predict_on_batch, samples, batch=batch or speed_batch),
+                 "onnxruntime": report.measure_speed(runner, samples, batch=batch or speed_batch)}
+        result = report.build_report(
+            format="onnx", model=name, artifact=output, precision="float32", candidate=candidate,
+            reference=reference, file_size=tmp.stat().st_size, speed=speed,
+            notes=[f"opset {opset}, batch {batch or 'dynamic'}", f"operators: {', '.join(operator_types(proto))}"])
+        if not result.passed:
+            raise common.Rejected("; ".join(result.failures))
+    return result
+
+
+def export_onnx_int8(source, output, *, samples, reference, calibration, name="model"):
+    """Write the QDQ int8 form of the ONNX file ``source`` after checking its top-1 agreement."""
+    output = pathlib.Path(output)
+    result = None
+    with common.atomic_output(output) as tmp:
+        quantize_int8(source, tmp, calibration)
+        runner = OnnxRunner(tmp)
+        result = report.build_report(
+            format="onnx", model=name, artifact=output, precision="int8", candidate=runner(samples),
+            reference=reference, file_size=tmp.stat().st_size,
+            speed={"onnxruntime": report.measure_speed(runner, samples, batch=8)},
+            notes=[f"QDQ int8 (symmetric), calibrated on {len(calibration)} images"])
+        if not result.passed:
+            raise common.Rejected("; ".join(result.failures))
+    return result
+
+
+def main(argv=None):
+    parser = common.make_parser("python -m export.onnx", __doc__)
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset")
+    parser.add_argument("--quantize", choices=["int8"], default=None,
+                        help="also write OUT with .int8.onnx: explicit (QDQ) int8 for TensorRT")
+    parser.add_argument("--representative", default=None, metavar="DIR",
+                        help="folder of images calibrating int8 (default: the --samples images)")
+    parser.add_argument("--num-representative", type=int, default=32, help="how many calibration images")
+    options = parser.parse_args(argv)
+    return common.run_main(lambda _: _main(options), argv)
+
+
+def _main(options):
+    job = common.prepare_job(options, "{name}.onnx")
+    result = export_onnx(job.model, job.output, samples=job.samples, reference=job.reference,
+                         batch=options.batch, opset=options.opset, name=job.name)
+    status = report.finish(result, job.report_path)
+    if status or not options.quantize:
+        return status
+    calibration = common.sample_images(job.size, options.num_representative,
+                                       folder=options.representative or options.samples,
+                                       channels=common.input_channels(job.model),
+                                       fit=common.resize_spec(job.source))
+    int8_path = job.output.with_suffix(".int8.onnx")
+    result = export_onnx_int8(job.output, int8_path, samples=job.samples, reference=job.reference,
+                              calibration=calibration, name=job.name)
+    return report.finish(result, int8_path.parent / f"{int8_path.name}.report.json")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

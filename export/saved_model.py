@@ -1,0 +1,184 @@
+"""``python -m export.saved_model MODEL``: a TensorFlow SavedModel with serving signatures, in the layout
+TensorFlow Serving reads (``OUT/<version>/saved_model.pb``).
+
+Signatures (every one returns the same outputs):
+  serving_default   ``images``: float32 RGB 0..255, (N, H, W, 3); the preprocessing is inside the model
+  serving_uint8     ``images``: uint8 RGB, (N, H, W, 3)
+  serving_bytes     ``images``: string (N,), encoded JPEG/PNG/BMP/GIF; decoded, resized and centre-cropped
+                    as the model card says
+Classifiers return ``probabilities`` (N, classes), ``top_k_scores``, ``top_k_indices`` and, where the card
+names a label set, ``top_k_labels``; a classifier whose last layer is not a softmax also returns ``logits``.
+Other models return their outputs under their own names.
+"""
+
+import io
+import logging
+import re
+import sys
+
+import numpy as np
+
+from export import common, report
+
+log = logging.getLogger(__name__)
+
+SIGNATURES = ("serving_default", "serving_uint8", "serving_bytes")
+
+
+def is_probabilities(outputs):
+    """True when a (N, classes) output already is a probability distribution per row."""
+    return bool(outputs.min() >= 0 and np.allclose(outputs.sum(-1), 1.0, atol=1e-3))
+
+
+def output_keys(model):
+    """Signature-safe names of the model's outputs."""
+    return [re.sub(r"[^A-Za-z0-9_]", "_", name) for name in model.output_names]
+
+
+def export_saved_model(model, output, *, samples, reference, name="model", labels=None, classification=None,
+                       fit=None, top_k=5, batch=None, speed_batch=8):
+    """Write ``model`` as a SavedModel folder ``output`` after checking it against ``reference``.
+
+    ``samples`` are float32 RGB 0..255 inputs and ``reference`` the Keras model's outputs on them; ``fit``
+    (:func:`export.common.resize_spec`) is how encoded images are resized and cropped; ``classification``
+    (default: one 2-D output) adds probabilities and top-k. Returns the :class:`~export.report.ParityReport`;
+    ``output`` is written atomically, and only when it passed.
+    """
+    import keras
+    import tensorflow as tf
+
+    size = tuple(samples.shape[1:3])
+    channels = samples.shape[-1]
+    if classification is None:
+        classification = len(reference) == 1 and reference[0].ndim == 2
+    keys = output_keys(model)
+    softmax_inside = classification and is_probabilities(reference[0])
+    if labels is not None and (not classification or len(labels) != reference[0].shape[-1]):
+        log.warning("%s: %d labels do not match the model's output; no top_k_labels", name, len(labels))
+        labels = None
+    k = min(top_k, reference[0].shape[-1]) if classification else 0
+
+    def heads(images):
+        outputs = model(images, training=False)
+        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        if not classification:
+            return dict(zip(keys, outputs))
+        result = {}
+        if softmax_inside:
+            probabilities = outputs[0]
+        else:
+            result["logits"] = outputs[0]
+            probabilities = tf.nn.softmax(outputs[0], axis=-1)
+        scores, indices = tf.math.top_k(probabilities, k=k)
+        result.update(probabilities=probabilities, top_k_scores=scores, top_k_indices=indices)
+        if labels is not None:
+            result["top_k_labels"] = tf.gather(tf.constant(list(labels)), indices)
+        return result
+
+    def decode(encoded):
+        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+        return common.fit_images(image[None], size, **(fit or {}))[0]
+
+    def serve_float(images):
+        return heads(images)
+
+    def serve_uint8(images):
+        return heads(tf.cast(images, tf.float32))
+
+    def serve_bytes(images):
+        decoded = tf.map_fn(decode, images, fn_output_signature=tf.TensorSpec((*size, channels), tf.float32))
+        return heads(decoded)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    shape = (batch, *size, channels)
+    archive.add_endpoint("serving_default", serve_float,
+                         input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
+    archive.add_endpoint("serving_uint8", serve_uint8,
+                         input_signature=[tf.TensorSpec(shape, tf.uint8, name="images")])
+    archive.add_endpoint("serving_bytes", serve_bytes,
+                         input_signature=[tf.TensorSpec((batch,), tf.string, name="images")])
+
+    compared = "probabilities" if softmax_inside else "logits" if classification else None
+    with common.atomic_output(output) as tmp:
+        archive.write_out(str(tmp), verbose=False)
+        loaded = tf.saved_model.load(str(tmp))
+
+        def run(signature, images):
+            outputs = loaded.signatures[signature](images=tf.constant(images))
+            return [outputs[compared].numpy()] if compared else [outputs[key].numpy() for key in keys]
+
+        candidate, wanted = _check_signatures(run, model, samples, reference, batch or len(samples), fit)
+        speed = {
+            "keras": report.measure_speed(model.predict_on_batch, samples, batch=speed_batch),
+            "saved_model": report.measure_speed(lambda x: run("serving_default", x), samples,
+                                                batch=batch or speed_batch),
+        }
+        result = report.build_report(format="saved_model", model=name, artifact=output, precision="float32",
+                                     candidate=candidate, reference=wanted, file_size=common.path_size(tmp),
+                                     speed=speed, notes=[f"signatures: {', '.join(SIGNATURES)}"])
+        if not result.passed:
+            raise common.Rejected("; ".join(result.failures))
+    return result
+
+
+def _check_signatures(run, model, samples, reference, batch, fit):
+    """Outputs of the three signatures and what Keras gives on the same inputs."""
+    from PIL import Image
+
+    chunks = [slice(i, i + batch) for i in range(0, len(samples), batch)]
+
+    def batched(signature, images):
+        parts = [run(signature, images[chunk]) for chunk in chunks]
+        return [np.concatenate(list(column)) for column in zip(*parts)]
+
+    as_uint8 = np.clip(np.round(samples), 0, 255).astype(np.uint8)
+    encoded = []
+    for image in as_uint8:
+        stream = io.BytesIO()
+        Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(stream, format="PNG")
+        encoded.append(stream.getvalue())
+    encoded = np.array(encoded, dtype=object)
+    refitted = np.asarray(common.fit_images(as_uint8, samples.shape[1:3], **(fit or {})))
+    candidate = (batched("serving_default", samples) + batched("serving_uint8", as_uint8)
+                 + batched("serving_bytes", encoded))
+    uint8_reference = common.keras_outputs(model, as_uint8.astype(np.float32))
+    bytes_reference = common.keras_outputs(model, refitted)
+    return candidate, list(reference) + uint8_reference + bytes_reference
+
+
+def labels_for(source):
+    """The label list of a weight source's class set, or None."""
+    classes = (source or {}).get("classes")
+    if not classes:
+        return None
+    from keras_zoo.labels import get_labels
+
+    return list(get_labels(classes))
+
+
+def main(argv=None):
+    parser = common.make_parser("python -m export.saved_model", __doc__)
+    parser.add_argument("--version", type=int, default=1,
+                        help="the TensorFlow Serving version folder: the SavedModel goes to OUT/VERSION")
+    parser.add_argument("--top-k", type=int, default=5, help="how many classes the signatures return")
+    options = parser.parse_args(argv)
+    return common.run_main(lambda _: _main(options), argv)
+
+
+def _main(options):
+    job = common.prepare_job(options, "saved_model")
+    task = (job.card or {}).get("task")
+    classification = None if task is None else task == "classification"
+    target = job.output / str(options.version)
+    result = export_saved_model(
+        job.model, target, samples=job.samples, reference=job.reference, name=job.name,
+        labels=labels_for(job.source), classification=classification, fit=common.resize_spec(job.source),
+        top_k=options.top_k, batch=options.batch)
+    if result.passed:
+        print(f"TensorFlow Serving: --model_name={job.name} --model_base_path={job.output.resolve()}")
+    return report.finish(result, job.report_path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""``python -m export.tflite MODEL``: a TFLite / LiteRT flatbuffer made of builtin operators only.
+
+Quantizations: ``float32``; ``float16`` (half-precision weights); ``dynamic`` (int8 weights, activations
+quantized on the fly); ``int8`` (full integer: weights and activations int8, calibrated on a representative
+set of images, float32 input and output). The file runs in the ``ai-edge-litert`` interpreter; its input is
+float32 RGB 0..255, (batch, H, W, 3), the model's preprocessing inside.
+"""
+
+import logging
+import pathlib
+import sys
+import tempfile
+
+import numpy as np
+
+from export import common, report
+
+log = logging.getLogger(__name__)
+
+# quantization -> the precision whose thresholds it must meet (export.report.THRESHOLDS)
+QUANTIZATIONS = {"float32": "float32", "float16": "float16", "dynamic": "int8", "int8": "int8"}
+SIGNATURE = "serving_default"
+
+
+def output_keys(model):
+    """Signature output names, in the model's output order."""
+    return [f"output_{index}" for index in range(len(model.outputs))]
+
+
+def convert_tflite(model, *, quantization="float32", batch=1, representative=None):
+    """The ``.tflite`` bytes of ``model`` (builtin operators only, checked).
+
+    ``representative`` (float32 images like the model's input) calibrates ``'int8'``.
+    """
+    import keras
+    import tensorflow as tf
+
+    if quantization not in QUANTIZATIONS:
+        raise common.ExportError(f"unknown quantization {quantization!r} (choose from {', '.join(QUANTIZATIONS)})")
+    if quantization == "int8" and representative is None:
+        raise common.ExportError("full int8 quantization needs representative images")
+    keys = output_keys(model)
+
+    def serve(images):
+        outputs = model(images, training=False)
+        return dict(zip(keys, outputs if isinstance(outputs, (list, tuple)) else [outputs]))
+
+    shape = (batch, *model.inputs[0].shape[1:])
+    if None in shape[1:]:
+        raise common.ExportError(f"{model.name}: TFLite needs a fixed input size; the model takes {shape[1:]} "
+                                 "(pass --input-size H,W)")
+    with tempfile.TemporaryDirectory(prefix="keras_zoo_tflite.") as workdir:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(SIGNATURE, serve, input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
+        archive.write_out(workdir, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(workdir, signature_keys=[SIGNATURE])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantization != "float32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantization == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if quantization == "int8":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            images = np.resize(representative, (max(len(representative) // batch, 1) * batch,
+                                                *representative.shape[1:])).astype(np.float32)
+            converter.representative_dataset = lambda: (
+                {"images": images[i:i + batch]} for i in range(0, len(images), batch))
+        try:
+            content = converter.convert()
+        except Exception as error:  # the converter raises its own ConverterError and others
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise common.ExportError(f"{model.name}: TFLite conversion ({quantization}) failed: {first}") from None
+    non_builtin = [name for name in operators(content) if not name.isupper() or name.startswith("FLEX")]
+    if non_builtin:
+        raise common.ExportError(f"{model.name}: the TFLite model needs non-builtin operators: "
+                                 f"{', '.join(sorted(set(non_builtin)))}")
+    return content
+
+
+def operators(content):
+    """Names of the operator codes in a ``.tflite`` flatbuffer: builtin names (``CONV_2D``) upper case,
+    custom operators (``FlexConv2D``, ``my_op``) as their custom code."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
+    flatbuffer = schema.Model.GetRootAsModel(content, 0)
+    result = []
+    for index in range(flatbuffer.OperatorCodesLength()):
+        code = flatbuffer.OperatorCodes(index)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            result.append(code.CustomCode().decode())
+        else:
+            result.append(names.get(builtin, f"BUILTIN_{builtin}"))
+    return result
+
+
+class TFLiteRunner:
+    """Runs a ``.tflite`` file (or bytes) with the LiteRT interpreter, any number of images."""
+
+    def __init__(self, model, *, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
+        self.interpreter = Interpreter(**source, num_threads=num_threads)
+        self.runner = self.interpreter.get_signature_runner(SIGNATURE)
+        details = self.runner.get_input_details()["images"]
+        self.batch = int(details["shape"][0])
+        self.keys = sorted(self.runner.get_output_details(), key=lambda key: int(key.rsplit("_", 1)[1]))
+
+    def __call__(self, images):
+        """Outputs (list, one array per model output) for ``images`` (float32, NHWC)."""
+        images = np.asarray(images, np.float32)
+        parts = []
+        for start in range(0, len(images), self.batch):
+            chunk = images[start:start + self.batch]
+            filled = len(chunk)
+            if filled < self.batch:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch - filled, axis=0)])
+            outputs = self.runner(images=chunk)
+            parts.append([np.array(outputs[key][:filled]) for key in self.keys])
+        return [np.concatenate(column) for column in zip(*parts)]
+
+
+def export_tflite(model, output, *, samples, reference, quantization="float32", representative=None, batch=1,
+                  name="model"):
+    """Write ``model`` as a ``.tflite`` file after checking it against ``reference`` on ``samples``.
+
+    Returns the :class:`~export.report.ParityReport`; ``output`` is written atomically, only when it passed.
+    """
+    content = convert_tflite(model, quantization=quantization, batch=batch,
+                             representative=samples if representative is None else representative)
+    output = pathlib.Path(output)
+    result = None
+    with common.atomic_output(output) as tmp:
+        tmp.write_bytes(content)
+        runner = TFLiteRunner(tmp)
+        candidate = runner(samples)
+        speed = {"keras": report.measure_speed(model.predict_on_batch, samples, batch=batch),
+                 "litert": report.measure_speed(runner, samples, batch=batch)}
+        ops = sorted(set(operators(content)))
+        result = report.build_report(format="tflite", model=name, artifact=output,
+                                     precision=QUANTIZATIONS[quantization], candidate=candidate,
+                                     reference=reference, file_size=len(content), speed=speed,
+                                     notes=[f"quantization: {quantization}", f"operators: {', '.join(ops)}"])
+        if not result.passed:
+            raise common.Rejected("; ".join(result.failures))
+    return result
+
+
+def main(argv=None):
+    parser = common.make_parser("python -m export.tflite", __doc__)
+    parser.add_argument("--quantization", "-q", choices=sorted(QUANTIZATIONS), default="float32",
+                        help="float32, float16 weights, dynamic-range int8, or full int8")
+    parser.add_argument("--representative", default=None, metavar="DIR",
+                        help="folder of images calibrating full int8 (default: the --samples images)")
+    parser.add_argument("--num-representative", type=int, default=32,
+                        help="how many representative images calibrate full int8")
+    options = parser.parse_args(argv)
+    return common.run_main(lambda _: _main(options), argv)
+
+
+def _main(options):
+    job = common.prepare_job(options, "{name}." + options.quantization + ".tflite")
+    representative = None
+    if options.quantization == "int8":
+        representative = common.sample_images(job.size, options.num_representative,
+                                              folder=options.representative or options.samples,
+                                              channels=common.input_channels(job.model),
+                                              fit=common.resize_spec(job.source))
+    result = export_tflite(job.model, job.output, samples=job.samples, reference=job.reference,
+                           quantization=options.quantization, representative=representative,
+                           batch=options.batch or 1, name=job.name)
+    return report.finish(result, job.report_path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

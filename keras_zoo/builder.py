@@ -1,0 +1,472 @@
+"""The one builder: a neutral :class:`converters.graph.Graph` -> a ``keras.Model`` (NHWC), and weight porting.
+
+Every framework-specific meaning is already explicit in the graph's attributes (see converters/graph.py);
+this module only maps ops onto the layers of :mod:`keras_zoo.layers` and Keras built-ins where those are exact.
+"""
+
+import dataclasses
+import logging
+import re
+
+import keras
+import numpy as np
+
+from converters.errors import ConversionError
+from keras_zoo import layers as zl
+
+log = logging.getLogger(__name__)
+
+# Weights larger than this are assigned in slices along their last axis, to keep conversion memory lean.
+CHUNK_BYTES = 64 << 20
+
+
+def keras_name(original):
+    """A Keras-legal layer name for an original layer or blob name ('/' and other odd characters -> '_')."""
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", str(original)) or "_"
+
+
+def _rank(tensor):
+    return len(tensor.shape)
+
+
+def _channels_last_shape(nchw_shape):
+    """(C, H, W...) without batch -> (H, W..., C)."""
+    nchw_shape = tuple(nchw_shape)
+    return nchw_shape if len(nchw_shape) <= 1 else (*nchw_shape[1:], nchw_shape[0])
+
+
+def _input_shape(shape, override):
+    if override is None or len(shape) < 3:
+        return shape
+    override = tuple(override)
+    if len(override) == 2:
+        return (shape[0], *override)
+    if len(override) == len(shape):
+        return override
+    raise ValueError(f"input_shape {override} is neither (H, W) nor a full (C, H, W) shape")
+
+
+def _affine_axes(node, nchw_shape):
+    """The dims of a Scale/Bias parameter: ``nchw_shape[axis:axis + num_axes]`` (num_axes -1: to the end)."""
+    axis = node.attrs.get("axis", 1)
+    axis = axis + len(nchw_shape) if axis < 0 else axis
+    num_axes = node.attrs.get("num_axes", 1)
+    return tuple(nchw_shape[axis:] if num_axes == -1 else nchw_shape[axis:axis + num_axes])
+
+
+def _affine_nchw_shape(node, nchw_shape):
+    """The broadcast shape (without batch, channel-first) of a Scale/Bias parameter on a blob of that shape."""
+    axis = node.attrs.get("axis", 1)
+    axis = axis + len(nchw_shape) if axis < 0 else axis
+    axes = _affine_axes(node, nchw_shape)
+    shape = [1] * len(nchw_shape)
+    shape[axis:axis + len(axes)] = axes
+    return tuple(shape[1:])
+
+
+def _nchw_shape(tensor):
+    shape = tuple(tensor.shape)
+    return shape if len(shape) <= 2 else (shape[0], shape[-1], *shape[1:-1])
+
+
+def _conv(node, inputs, name):
+    a = node.attrs
+    return [zl.Conv2D(a["filters"], a["kernel"], strides=a.get("strides", 1), pads=a.get("pads", 0),
+                      dilation=a.get("dilation", 1), groups=a.get("groups", 1), use_bias=a.get("use_bias", True),
+                      kernel_initializer="zeros", name=name)(inputs[0])]
+
+
+def _deconv(node, inputs, name):
+    a = node.attrs
+    return [zl.Deconv2D(a["filters"], a["kernel"], strides=a.get("strides", 1), crops=a.get("pads", 0),
+                        dilation=a.get("dilation", 1), groups=a.get("groups", 1), use_bias=a.get("use_bias", True),
+                        kernel_initializer="zeros", name=name)(inputs[0])]
+
+
+def _pool(node, inputs, name):
+    a = node.attrs
+    return [zl.Pool2D(a.get("method", "max"), a.get("kernel", 1), a.get("strides", 1), pads=a.get("pads", 0),
+                      rounding=a.get("rounding", "ceil"), avg_divisor=a.get("avg_divisor", "padded"),
+                      global_pool=a.get("global", False), name=name)(inputs[0])]
+
+
+def _lrn(node, inputs, name):
+    a = node.attrs
+    return [zl.LRN(a.get("size", 5), a.get("alpha", 1e-4), a.get("beta", 0.75), a.get("k", 1.0),
+                   region=a.get("region", "across"), name=name)(inputs[0])]
+
+
+def _dense(node, inputs, name):
+    a = node.attrs
+    x = inputs[0]
+    axis = a.get("axis", 1)
+    if axis not in (1, 1 - _rank(x)):
+        raise ValueError(f"inner product from axis {axis} is not supported (only axis 1)")
+    if _rank(x) > 2:
+        # Keras flattens NHWC in (H, W, C) order; port_weights permutes the kernel rows to match
+        x = keras.layers.Flatten(name=f"{name}_flatten")(x)
+    return [keras.layers.Dense(a["units"], use_bias=a.get("use_bias", True), kernel_initializer="zeros",
+                               name=name)(x)]
+
+
+def _relu(node, inputs, name):
+    slope = float(node.attrs.get("negative_slope", 0.0))
+    return [keras.layers.ReLU(negative_slope=slope, name=name)(inputs[0])]
+
+
+def _prelu(node, inputs, name):
+    rank = _rank(inputs[0])
+    shared = list(range(1, rank - 1)) + ([rank - 1] if node.attrs.get("channel_shared") else [])
+    return [keras.layers.PReLU(alpha_initializer="zeros", shared_axes=shared or None, name=name)(inputs[0])]
+
+
+def _elu(node, inputs, name):
+    return [keras.layers.ELU(alpha=float(node.attrs.get("alpha", 1.0)), name=name)(inputs[0])]
+
+
+def _power(node, inputs, name):
+    a = node.attrs
+    return [zl.Power(a.get("power", 1.0), a.get("scale", 1.0), a.get("shift", 0.0), name=name)(inputs[0])]
+
+
+def _activation(function):
+    def make(node, inputs, name):
+        return [keras.layers.Activation(function, name=name)(inputs[0])]
+    return make
+
+
+def _absval(node, inputs, name):
+    return [zl.AbsVal(name=name)(inputs[0])]
+
+
+def _softmax(node, inputs, name):
+    axis = zl.nchw_axis_to_nhwc(node.attrs.get("axis", 1), _rank(inputs[0]))
+    return [keras.layers.Softmax(axis=axis, name=name)(inputs[0])]
+
+
+def _batchnorm(node, inputs, name):
+    a = node.attrs
+    return [zl.BatchNorm(epsilon=a.get("epsilon", 1e-5), stat=a.get("stat", "variance"),
+                         use_global_stats=a.get("use_global_stats", True), center="beta" in node.weights,
+                         scale="gamma" in node.weights, name=name)(inputs[0])]
+
+
+def _affine(node, inputs, name, parameter, operation):
+    """Caffe Scale (parameter 'gamma') or Bias ('beta'): by weights, or by a second input."""
+    x = inputs[0]
+    shape = _channels_last_shape(_affine_nchw_shape(node, _nchw_shape(x)))
+    has_beta = parameter == "beta" or node.attrs.get("use_bias", "beta" in node.weights)
+    if len(inputs) > 1:
+        product = zl.Broadcast(operation, name=f"{name}_{operation}" if has_beta and parameter == "gamma" else name)
+        y = product(inputs[:2])
+        if parameter == "gamma" and has_beta:
+            y = zl.ChannelAffine(shape, use_scale=False, name=name)(y)
+        return [y]
+    return [zl.ChannelAffine(shape, use_scale=parameter == "gamma", use_offset=has_beta, name=name)(x)]
+
+
+def _scale(node, inputs, name):
+    return _affine(node, inputs, name, "gamma", "mul")
+
+
+def _bias(node, inputs, name):
+    return _affine(node, inputs, name, "beta", "add")
+
+
+def _eltwise(node, inputs, name):
+    operation = node.attrs.get("operation", "sum")
+    coeffs = list(node.attrs.get("coeffs") or [])
+    if len(inputs) > 1 and all(c == 1 for c in coeffs):
+        merge = {"sum": keras.layers.Add, "prod": keras.layers.Multiply, "max": keras.layers.Maximum}[operation]
+        return [merge(name=name)(inputs)]
+    return [zl.Eltwise(operation, coeffs, name=name)(inputs)]
+
+
+def _concat(node, inputs, name):
+    axis = zl.nchw_axis_to_nhwc(node.attrs.get("axis", 1), _rank(inputs[0]))
+    if len(inputs) == 1:
+        return [inputs[0]]
+    return [keras.layers.Concatenate(axis=axis, name=name)(inputs)]
+
+
+def _slice(node, inputs, name):
+    rank = _rank(inputs[0])
+    axis = zl.nchw_axis_to_nhwc(node.attrs.get("axis", 1), rank)
+    pieces = zl.Slice(axis, node.attrs.get("points") or (), num_outputs=len(node.outputs), name=name)(inputs[0])
+    return list(pieces)
+
+
+def _crop(node, inputs, name):
+    x, reference = inputs[:2]
+    rank = _rank(x)
+    start = node.attrs.get("axis", 2)
+    start = start + rank if start < 0 else start
+    offsets = list(node.attrs.get("offsets") or [0])
+    cropped = list(range(start, rank))
+    if len(offsets) == 1:
+        offsets = offsets * len(cropped)
+    if len(offsets) != len(cropped):
+        raise ValueError(f"{len(offsets)} crop offsets for {len(cropped)} cropped axes")
+    axes = [zl.nchw_axis_to_nhwc(axis, rank) for axis in cropped]
+    return [zl.Crop(axes, offsets, name=name)([x, reference])]
+
+
+def _flatten(node, inputs, name):
+    a = node.attrs
+    spec = zl.flatten_as_reshape(a.get("axis", 1), a.get("end_axis", -1), _rank(inputs[0]))
+    return [zl.CaffeReshape(**spec, name=name)(inputs[0])]
+
+
+def _reshape(node, inputs, name):
+    a = node.attrs
+    return [zl.CaffeReshape(a["shape"], a.get("axis", 0), a.get("num_axes", -1), name=name)(inputs[0])]
+
+
+def _alias(node, inputs, name):
+    return [inputs[0]] * len(node.outputs)
+
+
+_MAKERS = {
+    "conv": _conv, "deconv": _deconv, "pool": _pool, "lrn": _lrn, "dense": _dense, "relu": _relu,
+    "prelu": _prelu, "elu": _elu, "power": _power, "sigmoid": _activation("sigmoid"),
+    "tanh": _activation("tanh"), "absval": _absval, "dropout": _alias, "identity": _alias, "split": _alias,
+    "softmax": _softmax, "batchnorm": _batchnorm, "scale": _scale, "bias": _bias, "eltwise": _eltwise,
+    "concat": _concat, "slice": _slice, "crop": _crop, "flatten": _flatten, "reshape": _reshape,
+}
+
+
+def _error(graph, node, message):
+    return ConversionError(message, path=graph.source or graph.name, layer=node.name,
+                           layer_type=node.source_type or node.op)
+
+
+def build_model(graph, *, input_shape=None, preprocessing=None, name=None, fold_batchnorm=False):
+    """A ``keras.Model`` computing ``graph`` on NHWC input, with the graph's weights.
+
+    ``input_shape`` (H, W) or (C, H, W) overrides the graph's image inputs' sizes (None dims stay free);
+    ``preprocessing`` (a :class:`keras_zoo.preprocessing.Preprocessing`) is applied to the first input;
+    ``fold_batchnorm`` folds inference batch norms and per-channel scales into the convolution or inner
+    product before them (see :func:`fold_affine_layers`; those layers then do not exist in the model).
+    """
+    if fold_batchnorm:
+        graph = fold_affine_layers(graph)
+    inputs, tensors = [], {}
+    for index, (blob, shape) in enumerate(graph.inputs.items()):
+        try:
+            shape = _input_shape(tuple(shape), input_shape)
+        except ValueError as exc:
+            raise ConversionError(str(exc), path=graph.source or graph.name) from None
+        tensor = keras.Input(shape=_channels_last_shape(shape), name=keras_name(blob))
+        inputs.append(tensor)
+        if preprocessing is not None and index == 0:
+            tensor = _preprocess(graph, blob, tensor, preprocessing)
+        tensors[blob] = tensor
+    for node in graph.nodes:
+        maker = _MAKERS.get(node.op)
+        if maker is None:
+            raise _error(graph, node, f"op '{node.op}' is not supported by the Keras builder")
+        missing = [blob for blob in node.inputs if blob not in tensors]
+        if missing:
+            raise _error(graph, node, f"input blob(s) {missing} are produced by no earlier layer")
+        try:
+            outputs = maker(node, [tensors[blob] for blob in node.inputs], keras_name(node.name))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise _error(graph, node, f"cannot build: {exc}") from exc
+        for blob, tensor in zip(node.outputs, outputs):
+            tensors[blob] = tensor
+    outputs = _named_outputs(graph, tensors, inputs)
+    model = keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs[0] if len(outputs) == 1 else outputs,
+                        name=keras_name(name or graph.name))
+    port_weights(model, graph)
+    return model
+
+
+def _preprocess(graph, blob, tensor, preprocessing):
+    channels = tensor.shape[-1]
+    mean = preprocessing.mean
+    where = graph.source or graph.name
+    if mean is not None and mean.shape[0] != channels:
+        raise ConversionError(f"the preprocessing mean has {mean.shape[0]} channels, input '{blob}' has "
+                              f"{channels}", path=where)
+    if preprocessing.flip_channels and channels != 3:
+        raise ConversionError(f"cannot reverse the channels of input '{blob}': it has {channels}, not 3",
+                              path=where)
+    try:
+        return preprocessing.layer()(tensor)
+    except ValueError as exc:
+        raise ConversionError(f"preprocessing of input '{blob}': {exc}", path=where) from None
+
+
+def _named_outputs(graph, tensors, inputs):
+    """The output tensors, each produced by a layer named after its blob (an Identity layer where needed)."""
+    taken = set()
+    layer_names = {keras_name(node.name) for node in graph.nodes} | {keras_name(blob) for blob in graph.inputs}
+    outputs = []
+    for blob in graph.outputs:
+        if blob not in tensors:
+            raise ConversionError(f"output blob '{blob}' is produced by no layer", path=graph.source or graph.name)
+        tensor = tensors[blob]
+        wanted = keras_name(blob)
+        producer = tensor._keras_history.operation
+        if producer.name == wanted and wanted not in taken and not any(tensor is i for i in inputs):
+            outputs.append(tensor)
+        else:
+            if wanted in taken or wanted in layer_names:
+                wanted = f"{wanted}_output"
+                log.info("output blob '%s' is named '%s' (a layer has its name)", blob, wanted)
+            outputs.append(keras.layers.Identity(name=wanted)(tensor))
+        taken.add(wanted)
+    return outputs
+
+
+# ----------------------------------------------------------------------------------------------------------
+# weights
+
+
+def _dense_rows_order(layer):
+    """(H, W, C) of the NHWC tensor flattened before ``layer`` (a Dense after a Keras Flatten), else None."""
+    try:
+        source = layer.input._keras_history.operation
+    except (AttributeError, ValueError):
+        return None
+    if isinstance(source, keras.layers.Flatten):
+        shape = source.input.shape
+        if len(shape) >= 3:
+            return tuple(shape[1:])
+    return None
+
+
+def _dense_kernel(spatial_shape):
+    """A transform of Caffe-order kernel rows (C, H, W) into Keras's (H, W, C) flatten order, slice-wise."""
+    if spatial_shape is None:
+        return np.asarray
+    channels_first = (spatial_shape[-1], *spatial_shape[:-1])
+    order = (*range(1, len(channels_first)), 0, len(channels_first))
+
+    def transform(block):
+        block = np.asarray(block)
+        return block.reshape(*channels_first, block.shape[-1]).transpose(order).reshape(block.shape)
+    return transform
+
+
+def _layer_arrays(node, layer):
+    """``{variable name: (array, transform of a slice along the last axis)}`` for one node's weights."""
+    weights = dict(node.weights)
+    transforms = {}
+    if node.op == "dense":
+        transforms["kernel"] = _dense_kernel(_dense_rows_order(layer))
+    elif node.op == "batchnorm" and not node.attrs.get("use_global_stats", True):
+        for statistic in ("mean", "variance", "std"):
+            weights.pop(statistic, None)  # Caffe keeps them, but batch statistics are used
+    elif node.op in ("scale", "bias"):
+        shape = _affine_nchw_shape(node, _nchw_shape(layer.input))
+        for key, value in weights.items():
+            value = np.asarray(value).reshape(shape)
+            weights[key] = np.moveaxis(value, 0, -1) if value.ndim > 1 else value
+    return {key: (value, transforms.get(key, np.asarray)) for key, value in weights.items()}
+
+
+def _assign(variable, array, transform):
+    """Assign ``transform(array)`` to ``variable``, in slices along the last axis when it is large."""
+    shape = tuple(variable.shape)
+    nbytes = int(np.prod(shape)) * 4
+    if nbytes <= CHUNK_BYTES or len(shape) < 2 or keras.backend.backend() != "tensorflow":
+        variable.assign(np.asarray(transform(array), dtype=np.float32).reshape(shape))
+        return
+    columns = shape[-1]
+    step = max(1, columns * CHUNK_BYTES // nbytes)
+    for start in range(0, columns, step):
+        block = np.asarray(transform(array[..., start:start + step]), dtype=np.float32)
+        variable.value[..., start:start + step].assign(block.reshape(*shape[:-1], block.shape[-1]))
+
+
+def port_weights(model, graph, *, rename=None):
+    """Assign every weight-carrying node of ``graph`` to the layer of ``model`` with its (Keras) name.
+
+    ``rename`` maps graph layer names to model layer names (a dict or a function) where they differ.
+    Shapes are checked; a mismatch raises :class:`ConversionError` naming the file, the layer and both shapes.
+    """
+    for node in graph.nodes:
+        if not node.weights:
+            continue
+        target = node.name
+        if callable(rename):
+            target = rename(node.name)
+        elif rename:
+            target = rename.get(node.name, node.name)
+        try:
+            layer = model.get_layer(keras_name(target))
+        except ValueError:
+            raise _error(graph, node, f"the Keras model has no layer '{keras_name(target)}' for its weights")
+        variables = {variable.name: variable for variable in layer.weights}
+        arrays = _layer_arrays(node, layer)
+        for key, (array, transform) in arrays.items():
+            variable = variables.get(key)
+            if variable is None:
+                raise _error(graph, node, f"weight '{key}' has no counterpart in Keras layer '{layer.name}' "
+                                          f"(it has {sorted(variables)})")
+            expected = tuple(variable.shape)
+            size = int(np.prod(np.shape(array)))
+            if size != int(np.prod(expected)) or (node.op in ("conv", "deconv", "dense")
+                                                   and tuple(np.shape(array)) != expected):
+                raise _error(graph, node, f"weight '{key}' has shape {tuple(np.shape(array))}, the Keras layer "
+                                          f"'{layer.name}' expects {expected}")
+            _assign(variable, array, transform)
+        unassigned = sorted(set(variables) - set(arrays))
+        if unassigned:
+            raise _error(graph, node, f"no weights for {unassigned} of Keras layer '{layer.name}'")
+    return model
+
+
+# ----------------------------------------------------------------------------------------------------------
+# optional folding of inference affine layers into the layer before them
+
+
+def _affine_coefficients(node):
+    """(a, c) with y = x * a + c per channel for a foldable node, else None."""
+    w = {key: np.asarray(value, dtype=np.float64) for key, value in node.weights.items()}
+    if node.op == "batchnorm" and node.attrs.get("use_global_stats", True) and "mean" in w:
+        spread = w["std"] if node.attrs.get("stat") == "std" else np.sqrt(w["variance"] + node.attrs.get(
+            "epsilon", 1e-5))
+        scale = w.get("gamma", 1.0) / spread
+        return scale, w.get("beta", 0.0) - w["mean"] * scale
+    per_channel = node.attrs.get("axis", 1) == 1 and node.attrs.get("num_axes", 1) == 1
+    if node.op == "scale" and per_channel and "gamma" in w and len(node.inputs) == 1:
+        return w["gamma"], w.get("beta", 0.0)
+    if node.op == "bias" and per_channel and "beta" in w and len(node.inputs) == 1:
+        return 1.0, w["beta"]
+    return None
+
+
+def fold_affine_layers(graph):
+    """A copy of ``graph`` with batch norms (global statistics) and per-channel Scale/Bias layers that follow
+    a convolution or inner product directly (as the only reader of its output) folded into its weights.
+
+    Exact up to float rounding: W' = W * a per output channel, b' = b * a + c.
+    """
+    readers = {}
+    for node in graph.nodes:
+        for blob in node.inputs:
+            readers[blob] = readers.get(blob, 0) + 1
+    nodes, folded = [], 0
+    for node in graph.nodes:
+        previous = nodes[-1] if nodes else None
+        coefficients = _affine_coefficients(node) if previous is not None else None
+        foldable = (coefficients is not None and previous.op in ("conv", "dense") and "kernel" in previous.weights
+                    and node.inputs == previous.outputs
+                    and (node.outputs == node.inputs
+                         or (readers[node.inputs[0]] == 1 and node.inputs[0] not in graph.outputs)))
+        if not foldable:
+            nodes.append(node)
+            continue
+        scale, offset = coefficients
+        kernel = np.asarray(previous.weights["kernel"], dtype=np.float64)
+        bias = np.asarray(previous.weights.get("bias", 0.0), dtype=np.float64)
+        units = kernel.shape[-1]
+        weights = {"kernel": (kernel * np.broadcast_to(scale, (units,))).astype(np.float32),
+                   "bias": np.broadcast_to(bias * scale + offset, (units,)).astype(np.float32)}
+        nodes[-1] = dataclasses.replace(previous, outputs=list(node.outputs), weights=weights,
+                                        attrs={**previous.attrs, "use_bias": True})
+        folded += 1
+    log.info("folded %d batch-norm/scale layers into the layers before them", folded)
+    return dataclasses.replace(graph, nodes=nodes)

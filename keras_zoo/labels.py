@@ -1,0 +1,71 @@
+"""Label sets: which class each output of a zoo model means, in the order of its weight source.
+
+The label files are sources like the weights (URL + checksum in :data:`keras_zoo.registry.LABEL_SETS`),
+fetched and cached by :func:`keras_zoo.weights.fetch`; where a label file cannot be had, the class list of a
+converted MatConvNet file of the same label set (its ``meta.classes``) serves.
+"""
+
+import functools
+
+from converters.errors import ConversionError
+
+
+def _parse(path, fmt):
+    """The (id, label) entries of a label file: its lines up to the first blank one (notes may follow)."""
+    lines = path.read_text(encoding="utf-8").strip().splitlines()
+    lines = lines[: next((i for i, line in enumerate(lines) if not line.strip()), len(lines))]
+    if fmt == "lines":
+        return [("", line.strip()) for line in lines]
+    split = [line.split(" ", 1) for line in lines]
+    if any(len(parts) != 2 for parts in split):
+        raise ConversionError(f"expected '<id> <name>' on every line of a {fmt!r} label file", path=path)
+    if fmt == "indexed":
+        if [parts[0] for parts in split] != [str(index) for index in range(len(split))]:
+            raise ConversionError("the '<index> <name>' lines are not numbered 0, 1, 2...", path=path)
+        return [("", name.strip()) for _, name in split]
+    return [(wnid, name.strip()) for wnid, name in split]
+
+
+def _from_converted_mat(label_set_id, count):
+    """The class list a converted MatConvNet file of this label set carried (``meta.classes``), or None."""
+    from keras_zoo.registry import CARDS
+    from keras_zoo.weights import cached_meta
+
+    for card in CARDS:
+        for source in card["weights"]:
+            if source["format"] != "mat" or source["classes"] != label_set_id:
+                continue
+            meta = cached_meta(card, source)
+            names, descriptions = meta.get("class_names"), meta.get("class_descriptions")
+            labels = descriptions or names
+            if labels and len(labels) == count:
+                ids = names if descriptions and names and len(names) == count else [""] * count
+                return tuple(zip(ids, labels))
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def get_classes(label_set_id):
+    """``[(class id, label), ...]`` of a label set; the id is the WordNet id where the file gives one."""
+    from keras_zoo.registry import LABEL_SETS
+    from keras_zoo.weights import WeightsUnavailable, fetch
+
+    if label_set_id not in LABEL_SETS:
+        raise ValueError(f"unknown label set {label_set_id!r} (known: {', '.join(LABEL_SETS)})")
+    spec = LABEL_SETS[label_set_id]
+    try:
+        path = fetch(spec, progress=False)
+    except WeightsUnavailable:
+        classes = _from_converted_mat(label_set_id, spec["count"])
+        if classes is None:
+            raise
+        return classes
+    classes = _parse(path, spec["format"])
+    if len(classes) != spec["count"]:
+        raise ConversionError(f"{len(classes)} classes, expected {spec['count']} for {label_set_id!r}", path=path)
+    return tuple(classes)
+
+
+def get_labels(label_set_id):
+    """The class names of a label set, in output order (e.g. ``get_labels('imagenet-caffe')[0]``)."""
+    return [label for _, label in get_classes(label_set_id)]

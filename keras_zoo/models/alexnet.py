@@ -1,0 +1,55 @@
+"""AlexNet (Krizhevsky et al. 2012) and its Caffe variants: CaffeNet and the R-CNN ILSVRC-13 detector."""
+
+import functools
+
+from keras_zoo.models.common import Architecture, make_builder
+from keras_zoo.models.graph_writer import GraphWriter
+
+# variant: (network name, LRN before pooling, classifier layer, default classes, ends with softmax)
+VARIANTS = {
+    "alexnet": ("AlexNet", True, "fc8", 1000, True),
+    "caffenet": ("CaffeNet", False, "fc8", 1000, True),
+    "rcnn": ("R-CNN-ilsvrc13", False, "fc-rcnn", 200, False),
+}
+# conv2, conv4 and conv5 are split in two groups (the original two-GPU layout)
+CONVS = ((3, 384, 1), (4, 384, 2), (5, 256, 2))
+
+
+def alexnet_graph(variant="alexnet", classes=None):
+    """The BVLC deploy nets: 'alexnet' (LRN then pooling), 'caffenet' (pooling then LRN), 'rcnn' (CaffeNet
+    body with the 200-way ILSVRC-13 detection SVM layer ``fc-rcnn``, no softmax)."""
+    net_name, norm_first, classifier, default_classes, with_softmax = VARIANTS[variant]
+    net = GraphWriter(net_name, input_shape=(3, 227, 227))
+    blob = "data"
+    for index, (filters, kernel, stride, pad, groups) in enumerate(((96, 11, 4, 0, 1), (256, 5, 1, 2, 2)), 1):
+        blob = net.conv(f"conv{index}", blob, filters, kernel, stride, pad, groups)
+        net.relu(f"relu{index}", blob)
+        steps = [("norm", f"norm{index}"), ("pool", f"pool{index}")]
+        for kind, layer in steps if norm_first else steps[::-1]:
+            blob = net.lrn(layer, blob, 5, 1e-4, 0.75) if kind == "norm" else net.pool(layer, blob, "max", 3, 2)
+    for index, filters, groups in CONVS:
+        blob = net.conv(f"conv{index}", blob, filters, 3, pad=1, groups=groups)
+        net.relu(f"relu{index}", blob)
+    blob = net.pool("pool5", blob, "max", 3, 2)
+    for index in (6, 7):
+        blob = net.dense(f"fc{index}", blob, 4096)
+        net.relu(f"relu{index}", blob)
+        net.dropout(f"drop{index}", blob, 0.5)
+    blob = net.dense(classifier, blob, classes or default_classes)
+    return net.finish(net.softmax("prob", blob) if with_softmax else blob)
+
+
+ALEXNET_ARCH = Architecture("AlexNet", functools.partial(alexnet_graph, "alexnet"), 1000, "pool5", "alexnet")
+CAFFENET_ARCH = Architecture("CaffeNet", functools.partial(alexnet_graph, "caffenet"), 1000, "pool5", "caffenet")
+RCNN_ARCH = Architecture("RCNNILSVRC13", functools.partial(alexnet_graph, "rcnn"), 200, "pool5", "rcnn_ilsvrc13",
+                         activation=None)
+
+AlexNet = make_builder(ALEXNET_ARCH, "AlexNet",
+                       "AlexNet (Krizhevsky et al. 2012) as BVLC's Caffe replication: 227x227 input, grouped "
+                       "convolutions, LRN before pooling.")
+CaffeNet = make_builder(CAFFENET_ARCH, "CaffeNet",
+                        "CaffeNet (bvlc_reference_caffenet): AlexNet with pooling before LRN, 227x227 input.")
+RCNNILSVRC13 = make_builder(RCNN_ARCH, "RCNNILSVRC13",
+                            "R-CNN's ILSVRC-2013 detector (Girshick et al. 2014): CaffeNet scoring warped 227x227 "
+                            "region proposals\n    for 200 detection classes with the linear SVMs as layer "
+                            "``fc-rcnn`` (no softmax by default).")

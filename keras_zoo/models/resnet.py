@@ -1,0 +1,62 @@
+"""Deep residual networks (He et al. 2015), the original Caffe releases ResNet-50/101/152 (bottleneck blocks,
+stride on the first 1x1 convolution, BatchNorm + Scale after every convolution)."""
+
+import functools
+import string
+
+from keras_zoo.models.common import Architecture, make_builder
+from keras_zoo.models.graph_writer import GraphWriter
+
+BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+WIDTHS = (64, 128, 256, 512)  # bottleneck widths of stages 2..5; outputs are 4x wider
+
+
+def _block_names(depth, count):
+    """'a', 'b', 'c'... ; the deeper nets number long stages 'a', 'b1', 'b2'..."""
+    if depth > 50 and count > 3:
+        return ["a"] + [f"b{index}" for index in range(1, count)]
+    return list(string.ascii_lowercase[:count])
+
+
+def _conv_bn(net, suffix, bottom, filters, kernel, stride=1, pad=0, relu=True):
+    blob = net.conv(f"res{suffix}", bottom, filters, kernel, stride, pad, use_bias=False)
+    net.batchnorm_scale(f"bn{suffix}", f"scale{suffix}", blob, filters)
+    if relu:
+        net.relu(f"res{suffix}_relu", blob)
+    return blob
+
+
+def _bottleneck(net, block, bottom, width, stride, project):
+    shortcut = _conv_bn(net, f"{block}_branch1", bottom, 4 * width, 1, stride, relu=False) if project else bottom
+    blob = _conv_bn(net, f"{block}_branch2a", bottom, width, 1, stride)
+    blob = _conv_bn(net, f"{block}_branch2b", blob, width, 3, pad=1)
+    blob = _conv_bn(net, f"{block}_branch2c", blob, 4 * width, 1, relu=False)
+    blob = net.eltwise_sum(f"res{block}", [shortcut, blob])
+    net.relu(f"res{block}_relu", blob)
+    return blob
+
+
+def resnet_graph(depth=50, classes=1000):
+    """ResNet-``depth`` as in the authors' deploy prototxts (layers conv1, res2a_branch2a, ..., fc1000)."""
+    net = GraphWriter(f"ResNet-{depth}", input_shape=(3, 224, 224))
+    blob = net.conv("conv1", "data", 64, 7, 2, 3, use_bias=depth == 50)  # only ResNet-50's conv1 has a bias
+    net.batchnorm_scale("bn_conv1", "scale_conv1", blob, 64)
+    net.relu("conv1_relu", blob)
+    blob = net.pool("pool1", blob, "max", 3, 2)
+    for stage, (count, width) in enumerate(zip(BLOCKS[depth], WIDTHS), start=2):
+        for index, block in enumerate(_block_names(depth, count)):
+            stride = 2 if index == 0 and stage > 2 else 1
+            blob = _bottleneck(net, f"{stage}{block}", blob, width, stride, project=index == 0)
+    blob = net.pool("pool5", blob, "avg", 7, 1)
+    blob = net.dense("fc1000", blob, classes)
+    return net.finish(net.softmax("prob", blob))
+
+
+def _architecture(depth):
+    return Architecture(f"ResNet{depth}", functools.partial(resnet_graph, depth), 1000, "res5c_relu", f"resnet{depth}")
+
+
+_SUMMARY = "ResNet-{} (He et al. 2015), the original Caffe model: 224x224 input, 1000 ImageNet classes."
+ResNet50 = make_builder(_architecture(50), "ResNet50", _SUMMARY.format(50))
+ResNet101 = make_builder(_architecture(101), "ResNet101", _SUMMARY.format(101))
+ResNet152 = make_builder(_architecture(152), "ResNet152", _SUMMARY.format(152))

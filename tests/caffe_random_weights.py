@@ -1,0 +1,98 @@
+"""Random, well-conditioned Caffe weights for a deploy prototxt, written as a V2 binary .caffemodel (tests).
+
+The prototxt is read with ``converters.caffe.read_caffe`` and built with keras_zoo's builder to learn every
+layer's weight shapes (the caller may reuse that model and port the written weights into it); blobs are drawn in Caffe's layouts (He-scaled filters, batch-norm statistics near the
+unit scale) and written with :mod:`tests.caffe_writer`. OpenCV checks the blob shapes independently when it
+loads the result, so this is no circular check of the builder.
+"""
+
+import numpy as np
+
+from converters.caffe import read_caffe
+from keras_zoo.builder import build_model, keras_name
+from tests.caffe_writer import write_caffemodel
+
+
+def _nchw_shape(tensor_shape):
+    shape = tuple(tensor_shape)
+    return shape if len(shape) <= 2 else (shape[0], shape[-1], *shape[1:-1])
+
+
+def _he(rng, shape, fan_in):
+    return (rng.standard_normal(shape) * np.sqrt(2.0 / max(fan_in, 1))).astype(np.float32)
+
+
+def _small(rng, shape, scale=0.1):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def _node_blobs(node, layer, rng):
+    """Caffe blobs (Caffe layouts) for one node, shaped after the built Keras layer."""
+    variables = {variable.name: tuple(variable.shape) for variable in layer.weights}
+    if node.op == "conv":
+        kh, kw, cin, cout = variables["kernel"]
+        blobs = [_he(rng, (cout, cin, kh, kw), cin * kh * kw)]
+    elif node.op == "deconv":
+        kh, kw, cout, cin = variables["kernel"]
+        strides = node.attrs.get("strides", (1, 1))
+        blobs = [_he(rng, (cin, cout, kh, kw), cin * kh * kw / (strides[0] * strides[1]))]
+    elif node.op == "dense":
+        rows, units = variables["kernel"]
+        blobs = [_he(rng, (units, rows), rows)]
+    elif node.op == "prelu":
+        channels = 1 if node.attrs.get("channel_shared") else _nchw_shape(layer.input.shape)[1]
+        return [rng.uniform(0.0, 0.5, channels).astype(np.float32)]
+    elif node.op == "batchnorm":
+        channels = _nchw_shape(layer.input.shape)[1]
+        factor = np.float32(0.999)  # Caffe stores the statistics multiplied by a moving-average factor
+        return [_small(rng, channels) * factor, rng.uniform(0.5, 2.0, channels).astype(np.float32) * factor,
+                np.array([factor], np.float32)]
+    elif node.op in ("scale", "bias"):
+        shape = _nchw_shape(layer.input.shape)
+        axis = node.attrs.get("axis", 1)
+        num_axes = node.attrs.get("num_axes", 1)
+        axes = shape[axis:] if num_axes == -1 else shape[axis:axis + num_axes]
+        blobs = []
+        if node.op == "scale" and "gamma" in variables:
+            blobs.append(rng.uniform(0.5, 1.5, axes).astype(np.float32))
+        if "beta" in variables:
+            blobs.append(_small(rng, axes))
+        return blobs
+    else:
+        raise ValueError(f"no random weights for op {node.op!r}")
+    if "bias" in variables:
+        blobs.append(_small(rng, variables["bias"]))
+    return blobs
+
+
+WEIGHTED_OPS = ("conv", "deconv", "dense", "prelu", "batchnorm", "scale", "bias")
+
+
+def deploy_graph(prototxt, *, input_shape=None):
+    """The weightless graph of ``prototxt``, with ``use_bias`` on Scale nodes (from ``bias_term``)."""
+    from converters.caffe import _parse_prototxt  # temporary: until the reader records bias_term
+
+    graph = read_caffe(prototxt, input_shape=input_shape)
+    net = _parse_prototxt(prototxt)
+    bias_terms = {layer.name: layer.scale_param.bias_term for layer in net.layer if layer.type == "Scale"}
+    for node in graph.nodes:
+        if node.op == "scale" and "use_bias" not in node.attrs:
+            node.attrs["use_bias"] = bool(bias_terms.get(node.name, False))
+    return graph
+
+
+def write_random_caffemodel(graph, model, path, *, seed=0):
+    """Write random weights for every weighted layer of ``graph`` (built as ``model``) to ``path``."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for node in graph.nodes:
+        if node.op in WEIGHTED_OPS:
+            layer = model.get_layer(keras_name(node.name))
+            layers.append((node.name, node.source_type, _node_blobs(node, layer, rng)))
+    return write_caffemodel(path, layers, net_name=graph.name)
+
+
+def random_caffemodel(prototxt, path, *, input_shape=None, seed=0):
+    """Write random weights for ``prototxt`` to ``path`` (reading and building it first); return ``path``."""
+    graph = deploy_graph(prototxt, input_shape=input_shape)
+    return write_random_caffemodel(graph, build_model(graph), path, seed=seed)

@@ -1,0 +1,176 @@
+"""Caffe parity: converted Keras models against OpenCV's DNN module running the same prototxt + caffemodel.
+
+OpenCV (``cv2.dnn.readNetFromCaffe``, Winograd and layer fusion off) is the Caffe runtime. Every blob that a
+layer writes last is compared, not only the outputs, each to max|y - y_ref| <= 1e-4 * max|y_ref|; softmax
+outputs therefore get compared through their (pre-softmax) inputs too.
+
+Real trained caffemodels from the fixtures are used where they exist; for the classic deploy prototxts the
+weights are random (tests/caffe_random_weights.py). To keep the suite fast, some nets are run on smaller
+inputs than their deploy size (their fully connected layers then have fewer inputs) and the widest ones on a
+copy of the prototxt with fewer filters (``num_output`` divided); every layer type, parameter and connection
+stays as in the original file.
+"""
+
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from converters.caffe import read_caffe
+from keras_zoo.builder import build_model, port_weights
+from tests.caffe_random_weights import deploy_graph, write_random_caffemodel
+from tests.helpers import assert_close_rel, fixture_path
+
+
+def last_writers(graph):
+    """{blob: (layer that writes it last, output index)} (in-place layers rewrite their input blob)."""
+    writers = {}
+    for node in graph.nodes:
+        for index, blob in enumerate(node.outputs):
+            writers[blob] = (node.name, index)
+    return writers
+
+
+def random_inputs(graph, batch=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return {blob: rng.uniform(-100, 100, (batch, *shape)).astype(np.float32) for blob, shape in graph.inputs.items()}
+
+
+def opencv_blobs(prototxt, caffemodel, inputs, writers):
+    """OpenCV's values of the blobs written by ``writers`` ((layer name, output index) pairs)."""
+    net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel))
+    net.enableWinograd(False)
+    net.enableFusion(False)
+    for blob, value in inputs.items():
+        net.setInput(value, blob)
+    layers = sorted({layer for layer, _ in writers})
+    outputs = dict(zip(layers, net.forwardAndRetrieve(layers)))
+    return [outputs[layer][index] for layer, index in writers]
+
+
+def every_blob_as_output(graph):
+    """``graph`` with every blob OpenCV keeps as an output: all but the second and later tops of a layer
+    (OpenCV reuses their memory; the layers consuming them are compared instead)."""
+    graph.outputs = [blob for blob, (_, index) in last_writers(graph).items()
+                     if blob not in graph.inputs and index == 0]
+    return graph
+
+
+def assert_parity(prototxt, caffemodel, *, input_shape=None, model=None, tol=1e-4):
+    """Compare every blob of the Keras model of prototxt + caffemodel with OpenCV's.
+
+    ``model``: an already built model of the prototxt with every blob as an output, to port the weights
+    into (instead of building it from the read graph).
+    """
+    graph = every_blob_as_output(read_caffe(prototxt, caffemodel, input_shape=input_shape))
+    writers = last_writers(graph)
+    blobs = graph.outputs
+    inputs = random_inputs(graph)
+    references = opencv_blobs(prototxt, caffemodel, inputs, [writers[blob] for blob in blobs])
+    model = build_model(graph) if model is None else port_weights(model, graph)
+    feed = [np.transpose(x, (0, 2, 3, 1)) if x.ndim == 4 else x for x in inputs.values()]
+    outputs = model(feed[0] if len(feed) == 1 else feed)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    assert len(outputs) == len(references) == len(blobs)
+    for blob, y, y_ref in zip(blobs, outputs, references):
+        y = np.asarray(y)
+        assert_close_rel(np.moveaxis(y, -1, 1) if y.ndim == 4 else y, y_ref, tol=tol,
+                         what=f"blob '{blob}' (layer '{writers[blob][0]}')")
+    return graph, model
+
+
+# ------------------------------------------------------------------------------------ real caffemodels
+
+REAL = [
+    ("small_caffemodels/lenet/lenet.prototxt", "small_caffemodels/lenet/lenet_iter_10000.caffemodel", None),
+    ("small_caffemodels/cifar10_quick_v1/cifar10_quick_v1_deploy.prototxt",
+     "small_caffemodels/cifar10_quick_v1/cifar10_quick_iter_5000.caffemodel", None),
+    ("bvlc/examples/cifar10_quick.prototxt",
+     "small_caffemodels/cifar10_quick_v1/cifar10_quick_iter_5000.caffemodel", None),
+    # LRN WITHIN_CHANNEL and AVE pooling; OpenCV agrees with Caffe here (tests/test_layers.py holds the
+    # NumPy restatement of both formulas).
+    ("small_caffemodels/cifar10_full/cifar10_full.prototxt",
+     "small_caffemodels/cifar10_full/cifar10_full_iter_70000.caffemodel", None),
+    ("mtcnn/det1.prototxt", "mtcnn/det1.caffemodel", (31, 27)),  # fully convolutional: any size
+    ("mtcnn/det2.prototxt", "mtcnn/det2.caffemodel", None),
+    ("mtcnn/det3.prototxt", "mtcnn/det3.caffemodel", None),
+    ("mtcnn/det4.prototxt", "mtcnn/det4.caffemodel", None),
+]
+
+
+@pytest.mark.parametrize("prototxt,caffemodel,input_shape", REAL,
+                         ids=[p.split("/")[-1].replace(".prototxt", "") for p, _, _ in REAL])
+def test_real_caffemodel_matches_opencv(prototxt, caffemodel, input_shape):
+    assert_parity(fixture_path(prototxt), fixture_path(caffemodel), input_shape=input_shape)
+
+
+# ------------------------------------------------------------------------ deploy nets, random weights
+
+
+def thinned(source, directory, divisor):
+    """A copy of a prototxt with every num_output divided by ``divisor`` (at least 1)."""
+    text = re.sub(r"num_output:\s*(\d+)", lambda m: f"num_output: {max(int(m.group(1)) // divisor, 1)}",
+                  source.read_text())
+    path = directory / source.name
+    path.write_text(text)
+    return path
+
+
+def wide_layers_thinned(source, directory):
+    """A copy of a prototxt whose 4096-wide layers have 256 outputs."""
+    path = directory / source.name
+    path.write_text(re.sub(r"num_output:\s*4096\b", "num_output: 256", source.read_text()))
+    return path
+
+
+def case(name, prototxt, input_shape, edit, **kwargs):
+    """One deploy net: its fixture, the input (H, W) (None: the declared one) and a prototxt edit."""
+    return pytest.param(prototxt, input_shape, edit, id=name, **kwargs)
+
+
+GENERATED = [
+    case("caffenet_v0", "bvlc/legacy/caffenet_imagenet_deploy_v0.prototxt", (99, 99), None),
+    case("caffenet_v1", "bvlc/bvlc_reference_caffenet/deploy_v1_layers.prototxt", (99, 99), None),
+    case("caffenet_input_dim", "bvlc/bvlc_reference_caffenet/deploy_v2_input_dim.prototxt", (99, 99), None),
+    case("caffenet", "bvlc/bvlc_reference_caffenet/deploy.prototxt", None, wide_layers_thinned),
+    case("alexnet_v1", "bvlc/bvlc_alexnet/deploy_v1_layers.prototxt", (99, 99), None),
+    case("alexnet", "bvlc/bvlc_alexnet/deploy.prototxt", (131, 131), None),
+    case("rcnn_ilsvrc13", "bvlc/bvlc_reference_rcnn_ilsvrc13/deploy.prototxt", (99, 99), None),
+    case("rcnn_pascal_v1", "rcnn/rcnn_pascal_finetune_deploy_v1.prototxt", (99, 99), None),
+    case("googlenet", "bvlc/bvlc_googlenet/deploy.prototxt", None, None),
+    case("googlenet_v1", "bvlc/bvlc_googlenet/deploy_v1_layers.prototxt", None, lambda s, d: thinned(s, d, 4)),
+    case("vgg16", "vgg/VGG_ILSVRC_16_layers_deploy.prototxt", (64, 64), wide_layers_thinned),
+    case("vgg19", "vgg/VGG_ILSVRC_19_layers_deploy.prototxt", (48, 48), wide_layers_thinned),
+    case("vgg_face", "vgg_face/VGG_FACE_deploy_newstyle.prototxt", (64, 64), wide_layers_thinned),
+    case("vgg_face_truncated_v1", "vgg_face/VGG_FACE_deploy_v1_truncated.prototxt", (48, 48), wide_layers_thinned),
+    case("vgg_cnn_m_2048", "vgg_cnn/VGG_CNN_M_2048_deploy_TDD.prototxt", (131, 131), wide_layers_thinned),
+    case("resnet50", "resnet/ResNet-50-deploy.prototxt", None, lambda s, d: thinned(s, d, 2)),
+    case("resnet101", "resnet/ResNet-101-deploy.prototxt", None, lambda s, d: thinned(s, d, 8)),
+    case("resnet152", "resnet/ResNet-152-deploy.prototxt", None, lambda s, d: thinned(s, d, 8)),
+    case("fcn8s", "fcn/voc-fcn8s/deploy.prototxt", (70, 90), wide_layers_thinned),
+    case("fcn16s", "fcn/voc-fcn16s/deploy_fork_rocky-lq.prototxt", (64, 80), wide_layers_thinned),
+    case("fcn32s", "fcn/voc-fcn32s/deploy_fork_rocky-lq.prototxt", (50, 61), wide_layers_thinned),
+    case("squeezenet_1.0", "squeezenet/v1.0/deploy.prototxt", None, None),
+    case("squeezenet_1.1", "squeezenet/v1.1/deploy.prototxt", None, None),
+    case("mobilenet_v1", "other_archs/mobilenet_v1_deploy.prototxt", None, None),
+    case("mobilenet_v2", "other_archs/mobilenet_v2_deploy.prototxt", (160, 160), None),
+    case("densenet121", "other_archs/DenseNet_121.prototxt", (160, 160), lambda s, d: thinned(s, d, 2),
+         marks=pytest.mark.xfail(strict=True, reason=(
+             "pool1 has the Caffe fork's 'ceil_mode: false' (floor rounding); converters/caffe.py does not "
+             "read it yet and uses Caffe's ceil rule, OpenCV honours it"))),
+    case("places_alexnet", "places365/deploy_alexnet_places365.prototxt", (99, 99), None),
+    case("places_vgg16", "places365/deploy_vgg16_places365.prototxt", (64, 64), wide_layers_thinned),
+    case("places_googlenet", "places365/deploy_googlenet_places365.prototxt", None, lambda s, d: thinned(s, d, 4)),
+    case("places_resnet152", "places365/deploy_resnet152_places365.prototxt", None, lambda s, d: thinned(s, d, 8)),
+]
+
+
+@pytest.mark.parametrize("prototxt,input_shape,edit", GENERATED)
+def test_deploy_net_with_random_weights_matches_opencv(prototxt, input_shape, edit, tmp_path):
+    source = fixture_path(prototxt)
+    prototxt = edit(source, tmp_path) if edit else source
+    graph = every_blob_as_output(deploy_graph(prototxt, input_shape=input_shape))
+    model = build_model(graph)
+    caffemodel = write_random_caffemodel(graph, model, tmp_path / "random.caffemodel")
+    assert_parity(prototxt, caffemodel, input_shape=input_shape, model=model)

@@ -1,0 +1,98 @@
+"""tools/convert_matconvnet.py: .mat -> .keras, loadable in safe mode once keras_zoo is imported."""
+
+import importlib.util
+
+import keras
+import numpy as np
+import pytest
+
+import keras_zoo  # noqa: F401  (registers the custom layers the .keras files use)
+from keras_zoo.convert import from_matconvnet
+from tests.helpers import ROOT, assert_close_rel, fixture_path
+from tests.mat_writer import write_mat
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("convert_matconvnet", ROOT / "tools" / "convert_matconvnet.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TOOL = load_tool()
+
+
+def predict(model, x):
+    return keras.ops.convert_to_numpy(model(x.astype(np.float32), training=False))
+
+
+def small_net(tmp_path, rng):
+    """conv (3x3, pad 1) -> relu -> fc (covers 4 x 3) with an average image, as a .mat."""
+    filters = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    fc = rng.standard_normal((4, 3, 4, 5)).astype(np.float32)
+    average = (rng.random((4, 3, 3)) * 100).astype(np.float32)
+    net = {"layers": [{"type": "conv", "name": "conv1", "weights": [filters, np.zeros((1, 4), np.float32)],
+                       "pad": 1},
+                      {"type": "relu", "name": "relu1"},
+                      {"type": "conv", "name": "fc2", "weights": [fc, np.ones((1, 5), np.float32)]}],
+           "meta": {"normalization": {"averageImage": average, "imageSize": np.array([[4.0, 3, 3]])}}}
+    return write_mat(tmp_path / "small.mat", net), average
+
+
+def test_help_exits_cleanly(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        TOOL.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--input-shape" in capsys.readouterr().out
+
+
+def test_converts_the_real_dncnn_to_a_loadable_keras_file(tmp_path, capsys):
+    source = fixture_path("matconvnet_mat/dncnn/sigma=25.mat")
+    output = tmp_path / "dncnn.keras"
+    assert TOOL.main([str(source), "-o", str(output)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    loaded = keras.saving.load_model(output)  # safe mode
+    assert [tensor.name for tensor in loaded.inputs] == ["input"]
+    assert loaded.output_names == ["prediction"]
+    assert {"layer1", "layer48"} <= {layer.name for layer in loaded.layers}
+    x = np.random.default_rng(0).random((1, 24, 20, 1)).astype(np.float32)
+    assert_close_rel(predict(loaded, x), predict(from_matconvnet(source), x), tol=1e-6)
+
+
+def test_input_shape_keeps_the_classifier_fully_convolutional(tmp_path, rng):
+    path, _ = small_net(tmp_path, rng)
+    output = tmp_path / "fcn.keras"
+    assert TOOL.main([str(path), "-o", str(output), "--input-shape", "8,7"]) == 0
+    loaded = keras.saving.load_model(output)
+    assert tuple(loaded.inputs[0].shape) == (None, 8, 7, 3)
+    assert tuple(loaded.outputs[0].shape) == (None, 5, 5, 5)  # fc2 slides over the 8 x 7 map
+
+
+def test_normalize_bakes_in_the_average_image(tmp_path, rng):
+    path, average = small_net(tmp_path, rng)
+    output = tmp_path / "norm.keras"
+    assert TOOL.main([str(path), "-o", str(output), "--normalize"]) == 0
+    loaded = keras.saving.load_model(output)
+    x = (rng.random((2, 4, 3, 3)) * 255).astype(np.float32)
+    assert_close_rel(predict(loaded, x), predict(from_matconvnet(path), x - average))
+
+
+@pytest.mark.parametrize("content", ["garbage", "unknown layer"])
+def test_failure_is_one_line_and_leaves_no_output(tmp_path, capsys, content):
+    path = tmp_path / "broken.mat"
+    if content == "garbage":
+        path.write_bytes(b"this is not a MAT file" * 20)
+    else:
+        write_mat(path, {"layers": [{"type": "teleport", "name": "odd"}]})
+    output = tmp_path / "out" / "broken.keras"
+    assert TOOL.main([str(path), "-o", str(output)]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "broken.mat" in errors[0]
+    assert not output.exists()
+    assert not output.parent.exists() or not any(output.parent.iterdir())
+
+
+def test_bad_input_shape_is_a_usage_error(tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        TOOL.main(["net.mat", "-o", str(tmp_path / "x.keras"), "--input-shape", "big"])
+    assert exit_info.value.code == 2

@@ -1,0 +1,49 @@
+#!/usr/bin/env python
+"""Classify photos with a zoo model: the top-5 labels with their probabilities.
+
+    python tools/classify.py cat.jpg dog.png --model vgg16
+    python tools/classify.py cat.jpg --model net.keras --labels synset_words.txt --crop 224 224 --resize 256
+
+Images are resized and centre-cropped as the model's card says (``--resize`` / ``--crop`` override).
+"""
+
+import argparse
+import logging
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from converters.errors import ConversionError  # noqa: E402
+from keras_zoo import evaluate  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="tools/classify.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("images", nargs="+", help="image files")
+    parser.add_argument("--model", default="vgg16", help="a registry name or alias, or a .keras file")
+    parser.add_argument("--weights", help="a weight source of the model's card, or a weights file")
+    parser.add_argument("--labels", help="a text file of class names, one a line in output order "
+                                         "(default: the weight source's label set)")
+    parser.add_argument("--top", type=int, default=5, help="how many classes to print (default 5)")
+    parser.add_argument("--resize", type=int, nargs="+", help="shorter side (or H W) before the crop")
+    parser.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="centre crop size")
+    options = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        resolved = evaluate.resolve_model(options.model, options.weights)
+        protocol = evaluate.protocol_for(resolved, options.crop, options.resize)
+        labels = evaluate.label_names(resolved.source, options.labels)
+        results = evaluate.classify(resolved.model, options.images, protocol, labels, options.top)
+    except (ConversionError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for image, top in zip(options.images, results):
+        print(image)
+        for rank, (index, label, probability) in enumerate(top, 1):
+            print(f"  {rank}. {probability:.4f}  {label} [{index}]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

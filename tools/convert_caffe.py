@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""Convert a Caffe model (.prototxt + .caffemodel) to a Keras .keras file.
+
+    python tools/convert_caffe.py deploy.prototxt net.caffemodel -o net.keras
+    python tools/convert_caffe.py deploy.prototxt net.caffemodel -o net_rgb.keras --rgb \\
+        --mean-file imagenet_mean.binaryproto --input-shape 227,227
+    python tools/convert_caffe.py fcn8s.prototxt fcn8s.caffemodel -o fcn8s.keras --mean 104.00698793,116.66876762,122.67891434
+
+Without preprocessing options the model takes exactly what the Caffe net took, as NHWC (BGR for the usual
+ImageNet nets). --mean/--mean-file/--scale put Caffe's preprocessing ((x - mean) * scale) inside the model;
+--rgb also makes it take RGB 0..255 and reverse the channels to BGR first. Inputs and outputs are named after
+the net's blobs, layers after the Caffe layers; the file loads with keras.saving.load_model once keras_zoo is
+imported.
+"""
+
+import argparse
+import logging
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from converters.errors import ConversionError  # noqa: E402
+from convert_matconvnet import parse_shape  # noqa: E402  (tools/ is this script's directory)
+
+
+def parse_values(text):
+    """'104,117,123' -> a list of floats."""
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def preprocessing_of(options):
+    """The Preprocessing the options ask for, or None."""
+    from converters.caffe import read_mean_file
+    from keras_zoo.preprocessing import Preprocessing
+
+    mean = read_mean_file(options.mean_file) if options.mean_file else options.mean
+    if mean is None and options.scale == 1.0 and not options.rgb:
+        return None
+    return Preprocessing(flip_channels=options.rgb, mean=mean, scale=options.scale)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="tools/convert_caffe.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("prototxt", help="the net definition (deploy .prototxt; V0, V1 and V2 formats)")
+    parser.add_argument("caffemodel", help="the trained weights (.caffemodel)")
+    parser.add_argument("-o", "--output", required=True, help="the .keras (or .weights.h5) file to write")
+    parser.add_argument("--input-shape", type=parse_shape, metavar="H,W",
+                        help="input size (default: the prototxt's; needed for train/val nets)")
+    means = parser.add_mutually_exclusive_group()
+    means.add_argument("--mean", type=parse_values, metavar="B,G,R",
+                       help="per-channel mean to subtract, in the net's channel order")
+    means.add_argument("--mean-file", metavar="FILE", help="mean image to subtract (.binaryproto or .npy), "
+                                                           "centre-cropped to the input size")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply by this after the mean (default 1)")
+    parser.add_argument("--rgb", action="store_true",
+                        help="the model takes RGB 0..255 and reverses the channels to the net's BGR first")
+    parser.add_argument("--name", help="the Keras model's name (default: the net's name)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    options = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if options.verbose else logging.WARNING, format="%(message)s")
+    output = pathlib.Path(options.output)
+    try:
+        from keras_zoo.convert import from_caffe, save_model
+
+        preprocessing = preprocessing_of(options)
+        print(f"reading {options.prototxt} and {options.caffemodel} ...", file=sys.stderr)
+        model = from_caffe(options.prototxt, options.caffemodel, input_shape=options.input_shape,
+                           preprocessing=preprocessing, name=options.name)
+        print(f"writing {output} ...", file=sys.stderr)
+        save_model(model, output)
+    except (ConversionError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    inputs = ", ".join(f"{t.name}{tuple(t.shape)}" for t in model.inputs)
+    print(f"wrote {output}: inputs {inputs}; outputs {', '.join(model.output_names)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
