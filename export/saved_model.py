@@ -18,6 +18,7 @@ import sys
 
 import numpy as np
 
+from converters.errors import ConversionError
 from export import common, report
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,9 @@ def export_saved_model(model, output, *, samples, reference, name="model", label
         classification = len(reference) == 1 and reference[0].ndim == 2
     keys = output_keys(model)
     softmax_inside = classification and is_probabilities(reference[0])
-    if labels is not None and (not classification or len(labels) != reference[0].shape[-1]):
+    if not classification:
+        labels = None
+    elif labels is not None and len(labels) != reference[0].shape[-1]:
         log.warning("%s: %d labels do not match the model's output; no top_k_labels", name, len(labels))
         labels = None
     k = min(top_k, reference[0].shape[-1]) if classification else 0
@@ -110,7 +113,7 @@ def export_saved_model(model, output, *, samples, reference, name="model", label
 
         candidate, wanted = _check_signatures(run, model, samples, reference, batch or len(samples), fit)
         speed = {
-            "keras": report.measure_speed(model.predict_on_batch, samples, batch=speed_batch),
+            "keras": report.measure_speed(model.predict_on_batch, samples, batch=batch or speed_batch),
             "saved_model": report.measure_speed(lambda x: run("serving_default", x), samples,
                                                 batch=batch or speed_batch),
         }
@@ -129,8 +132,14 @@ def _check_signatures(run, model, samples, reference, batch, fit):
     chunks = [slice(i, i + batch) for i in range(0, len(samples), batch)]
 
     def batched(signature, images):
-        parts = [run(signature, images[chunk]) for chunk in chunks]
-        return [np.concatenate(list(column)) for column in zip(*parts)]
+        parts = []
+        for chunk in chunks:
+            part = images[chunk]
+            filled = len(part)
+            if filled < batch:  # a fixed batch size: fill the last batch with copies
+                part = np.concatenate([part, np.repeat(part[-1:], batch - filled, axis=0)])
+            parts.append([out[:filled] for out in run(signature, part)])
+        return [np.concatenate(column) for column in zip(*parts)]
 
     as_uint8 = np.clip(np.round(samples), 0, 255).astype(np.uint8)
     encoded = []
@@ -148,13 +157,17 @@ def _check_signatures(run, model, samples, reference, batch, fit):
 
 
 def labels_for(source):
-    """The label list of a weight source's class set, or None."""
+    """The label list of a weight source's class set, or None (also when its file cannot be had)."""
     classes = (source or {}).get("classes")
     if not classes:
         return None
     from keras_zoo.labels import get_labels
 
-    return list(get_labels(classes))
+    try:
+        return list(get_labels(classes))
+    except ConversionError as error:  # e.g. the label file is not cached and cannot be downloaded
+        log.warning("no top_k_labels: %s", error)
+        return None
 
 
 def main(argv=None):
@@ -168,8 +181,8 @@ def main(argv=None):
 
 def _main(options):
     job = common.prepare_job(options, "saved_model")
-    task = (job.card or {}).get("task")
-    classification = None if task is None else task == "classification"
+    # segmentation maps are no classes to rank; otherwise one 2-D output is a classifier
+    classification = False if (job.card or {}).get("task") == "segmentation" else None
     target = job.output / str(options.version)
     result = export_saved_model(
         job.model, target, samples=job.samples, reference=job.reference, name=job.name,

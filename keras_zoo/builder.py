@@ -6,10 +6,12 @@ this module only maps ops onto the layers of :mod:`keras_zoo.layers` and Keras b
 
 import dataclasses
 import logging
+import mmap
 import re
 
 import keras
 import numpy as np
+from keras import ops
 
 from converters.errors import ConversionError
 from keras_zoo import layers as zl
@@ -69,82 +71,84 @@ def _nchw_shape(tensor):
     return shape if len(shape) <= 2 else (shape[0], shape[-1], *shape[1:-1])
 
 
-def _conv(node, inputs, name):
+def _conv(node, inputs, name, preset):
     a = node.attrs
     return [zl.Conv2D(a["filters"], a["kernel"], strides=a.get("strides", 1), pads=a.get("pads", 0),
                       dilation=a.get("dilation", 1), groups=a.get("groups", 1), use_bias=a.get("use_bias", True),
-                      kernel_initializer="zeros", name=name)(inputs[0])]
+                      kernel_initializer=preset("kernel"), bias_initializer=preset("bias"), name=name)(inputs[0])]
 
 
-def _deconv(node, inputs, name):
+def _deconv(node, inputs, name, preset):
     a = node.attrs
     return [zl.Deconv2D(a["filters"], a["kernel"], strides=a.get("strides", 1), crops=a.get("pads", 0),
                         dilation=a.get("dilation", 1), groups=a.get("groups", 1), use_bias=a.get("use_bias", True),
-                        kernel_initializer="zeros", name=name)(inputs[0])]
+                        kernel_initializer=preset("kernel"), bias_initializer=preset("bias"), name=name)(inputs[0])]
 
 
-def _pool(node, inputs, name):
+def _pool(node, inputs, name, preset):
     a = node.attrs
     return [zl.Pool2D(a.get("method", "max"), a.get("kernel", 1), a.get("strides", 1), pads=a.get("pads", 0),
                       rounding=a.get("rounding", "ceil"), avg_divisor=a.get("avg_divisor", "padded"),
                       global_pool=a.get("global", False), name=name)(inputs[0])]
 
 
-def _lrn(node, inputs, name):
+def _lrn(node, inputs, name, preset):
     a = node.attrs
     return [zl.LRN(a.get("size", 5), a.get("alpha", 1e-4), a.get("beta", 0.75), a.get("k", 1.0),
                    region=a.get("region", "across"), name=name)(inputs[0])]
 
 
-def _dense(node, inputs, name):
+def _dense(node, inputs, name, preset):
     a = node.attrs
     x = inputs[0]
     axis = a.get("axis", 1)
     if axis not in (1, 1 - _rank(x)):
         raise ValueError(f"inner product from axis {axis} is not supported (only axis 1)")
+    rows = _unchanged
     if _rank(x) > 2:
-        # Keras flattens NHWC in (H, W, C) order; port_weights permutes the kernel rows to match
+        # Keras flattens NHWC in (H, W, C) order; the kernel rows are permuted to match
+        rows = _dense_kernel(tuple(x.shape[1:]))
         x = keras.layers.Flatten(name=f"{name}_flatten")(x)
-    return [keras.layers.Dense(a["units"], use_bias=a.get("use_bias", True), kernel_initializer="zeros",
-                               name=name)(x)]
+    return [keras.layers.Dense(a["units"], use_bias=a.get("use_bias", True), name=name,
+                               kernel_initializer=preset("kernel", rows), bias_initializer=preset("bias"))(x)]
 
 
-def _relu(node, inputs, name):
+def _relu(node, inputs, name, preset):
     slope = float(node.attrs.get("negative_slope", 0.0))
     return [keras.layers.ReLU(negative_slope=slope, name=name)(inputs[0])]
 
 
-def _prelu(node, inputs, name):
+def _prelu(node, inputs, name, preset):
     rank = _rank(inputs[0])
     shared = list(range(1, rank - 1)) + ([rank - 1] if node.attrs.get("channel_shared") else [])
     return [keras.layers.PReLU(alpha_initializer="zeros", shared_axes=shared or None, name=name)(inputs[0])]
 
 
-def _elu(node, inputs, name):
+def _elu(node, inputs, name, preset):
     return [keras.layers.ELU(alpha=float(node.attrs.get("alpha", 1.0)), name=name)(inputs[0])]
 
 
-def _power(node, inputs, name):
+def _power(node, inputs, name, preset):
     a = node.attrs
     return [zl.Power(a.get("power", 1.0), a.get("scale", 1.0), a.get("shift", 0.0), name=name)(inputs[0])]
 
 
 def _activation(function):
-    def make(node, inputs, name):
+    def make(node, inputs, name, preset):
         return [keras.layers.Activation(function, name=name)(inputs[0])]
     return make
 
 
-def _absval(node, inputs, name):
+def _absval(node, inputs, name, preset):
     return [zl.AbsVal(name=name)(inputs[0])]
 
 
-def _softmax(node, inputs, name):
+def _softmax(node, inputs, name, preset):
     axis = zl.nchw_axis_to_nhwc(node.attrs.get("axis", 1), _rank(inputs[0]))
     return [keras.layers.Softmax(axis=axis, name=name)(inputs[0])]
 
 
-def _batchnorm(node, inputs, name):
+def _batchnorm(node, inputs, name, preset):
     a = node.attrs
     return [zl.BatchNorm(epsilon=a.get("epsilon", 1e-5), stat=a.get("stat", "variance"),
                          use_global_stats=a.get("use_global_stats", True), center="beta" in node.weights,
@@ -165,15 +169,15 @@ def _affine(node, inputs, name, parameter, operation):
     return [zl.ChannelAffine(shape, use_scale=parameter == "gamma", use_offset=has_beta, name=name)(x)]
 
 
-def _scale(node, inputs, name):
+def _scale(node, inputs, name, preset):
     return _affine(node, inputs, name, "gamma", "mul")
 
 
-def _bias(node, inputs, name):
+def _bias(node, inputs, name, preset):
     return _affine(node, inputs, name, "beta", "add")
 
 
-def _eltwise(node, inputs, name):
+def _eltwise(node, inputs, name, preset):
     operation = node.attrs.get("operation", "sum")
     coeffs = list(node.attrs.get("coeffs") or [])
     if len(inputs) > 1 and all(c == 1 for c in coeffs):
@@ -182,21 +186,21 @@ def _eltwise(node, inputs, name):
     return [zl.Eltwise(operation, coeffs, name=name)(inputs)]
 
 
-def _concat(node, inputs, name):
+def _concat(node, inputs, name, preset):
     axis = zl.nchw_axis_to_nhwc(node.attrs.get("axis", 1), _rank(inputs[0]))
     if len(inputs) == 1:
         return [inputs[0]]
     return [keras.layers.Concatenate(axis=axis, name=name)(inputs)]
 
 
-def _slice(node, inputs, name):
+def _slice(node, inputs, name, preset):
     rank = _rank(inputs[0])
     axis = zl.nchw_axis_to_nhwc(node.attrs.get("axis", 1), rank)
     pieces = zl.Slice(axis, node.attrs.get("points") or (), num_outputs=len(node.outputs), name=name)(inputs[0])
     return list(pieces)
 
 
-def _crop(node, inputs, name):
+def _crop(node, inputs, name, preset):
     x, reference = inputs[:2]
     rank = _rank(x)
     start = node.attrs.get("axis", 2)
@@ -211,18 +215,18 @@ def _crop(node, inputs, name):
     return [zl.Crop(axes, offsets, name=name)([x, reference])]
 
 
-def _flatten(node, inputs, name):
+def _flatten(node, inputs, name, preset):
     a = node.attrs
     spec = zl.flatten_as_reshape(a.get("axis", 1), a.get("end_axis", -1), _rank(inputs[0]))
     return [zl.CaffeReshape(**spec, name=name)(inputs[0])]
 
 
-def _reshape(node, inputs, name):
+def _reshape(node, inputs, name, preset):
     a = node.attrs
     return [zl.CaffeReshape(a["shape"], a.get("axis", 0), a.get("num_axes", -1), name=name)(inputs[0])]
 
 
-def _alias(node, inputs, name):
+def _alias(node, inputs, name, preset):
     return [inputs[0]] * len(node.outputs)
 
 
@@ -250,7 +254,7 @@ def build_model(graph, *, input_shape=None, preprocessing=None, name=None, fold_
     """
     if fold_batchnorm:
         graph = fold_affine_layers(graph)
-    inputs, tensors = [], {}
+    inputs, tensors, presets = [], {}, _Presets(graph)
     for index, (blob, shape) in enumerate(graph.inputs.items()):
         try:
             shape = _input_shape(tuple(shape), input_shape)
@@ -269,7 +273,8 @@ def build_model(graph, *, input_shape=None, preprocessing=None, name=None, fold_
         if missing:
             raise _error(graph, node, f"input blob(s) {missing} are produced by no earlier layer")
         try:
-            outputs = maker(node, [tensors[blob] for blob in node.inputs], keras_name(node.name))
+            outputs = maker(node, [tensors[blob] for blob in node.inputs], keras_name(node.name),
+                            presets.factory(node))
         except (ValueError, TypeError, KeyError) as exc:
             raise _error(graph, node, f"cannot build: {exc}") from exc
         for blob, tensor in zip(node.outputs, outputs):
@@ -277,7 +282,8 @@ def build_model(graph, *, input_shape=None, preprocessing=None, name=None, fold_
     outputs = _named_outputs(graph, tensors, inputs)
     model = keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs[0] if len(outputs) == 1 else outputs,
                         name=keras_name(name or graph.name))
-    port_weights(model, graph)
+    presets.forget(model)
+    _port(model, graph, rename=None, done=presets.used)
     return model
 
 
@@ -336,16 +342,21 @@ def _dense_rows_order(layer):
     return None
 
 
+def _unchanged(tensor):
+    return tensor
+
+
 def _dense_kernel(spatial_shape):
     """A transform of Caffe-order kernel rows (C, H, W) into Keras's (H, W, C) flatten order, slice-wise."""
     if spatial_shape is None:
-        return np.asarray
+        return _unchanged
     channels_first = (spatial_shape[-1], *spatial_shape[:-1])
     order = (*range(1, len(channels_first)), 0, len(channels_first))
 
     def transform(block):
-        block = np.asarray(block)
-        return block.reshape(*channels_first, block.shape[-1]).transpose(order).reshape(block.shape)
+        columns = block.shape[-1]
+        block = ops.transpose(ops.reshape(block, (*channels_first, columns)), order)
+        return ops.reshape(block, (-1, columns))
     return transform
 
 
@@ -363,21 +374,118 @@ def _layer_arrays(node, layer):
         for key, value in weights.items():
             value = np.asarray(value).reshape(shape)
             weights[key] = np.moveaxis(value, 0, -1) if value.ndim > 1 else value
-    return {key: (value, transforms.get(key, np.asarray)) for key, value in weights.items()}
+    return {key: (value, transforms.get(key, _unchanged)) for key, value in weights.items()}
+
+
+def _as_tensor(array):
+    """A float32 backend tensor of ``array``, which may be a transposed (memory-mapped) view.
+
+    The view's contiguous base is copied as it lies and transposed by the backend (multithreaded), much
+    faster than numpy's strided copy of a large transposed array.
+    """
+    array = np.asarray(array)
+    if array.ndim < 2 or array.flags.c_contiguous:
+        return ops.convert_to_tensor(array, dtype="float32")
+    order = tuple(int(axis) for axis in np.argsort(array.strides, kind="stable")[::-1])
+    contiguous = array.transpose(order)
+    if not contiguous.flags.c_contiguous:
+        return ops.convert_to_tensor(np.ascontiguousarray(array), dtype="float32")
+    return ops.transpose(ops.convert_to_tensor(contiguous, dtype="float32"), tuple(int(a) for a in np.argsort(order)))
+
+
+def _blocks(array, transform, shape):
+    """``(start, stop, block)``: ``transform(array)`` shaped as ``shape``, in slices along the last axis of about
+    CHUNK_BYTES each (so that no second full-size copy of a large weight exists); then the file pages behind
+    a memory-mapped ``array`` are released."""
+    columns = shape[-1] if shape else 1
+    step = max(1, columns * CHUNK_BYTES // max(int(np.prod(shape)) * 4, 1))
+    for start in range(0, columns, step):
+        stop = min(start + step, columns)
+        part = array[..., start:stop] if shape else array
+        block = transform(_as_tensor(part))
+        yield start, stop, ops.reshape(block, (*shape[:-1], stop - start) if shape else ())
+    _release_pages(array)
+
+
+def _materialise(array, transform, shape):
+    """``transform(array)`` as a float32 numpy array of ``shape``, built slice by slice."""
+    value = np.empty(shape, np.float32)
+    for start, stop, block in _blocks(array, transform, shape):
+        if shape:
+            value[..., start:stop] = ops.convert_to_numpy(block)
+        else:
+            value[...] = ops.convert_to_numpy(block)
+    return value
 
 
 def _assign(variable, array, transform):
-    """Assign ``transform(array)`` to ``variable``, in slices along the last axis when it is large."""
+    """Assign ``transform(array)`` to ``variable``; on TensorFlow, large ones slice by slice in place."""
     shape = tuple(variable.shape)
-    nbytes = int(np.prod(shape)) * 4
-    if nbytes <= CHUNK_BYTES or len(shape) < 2 or keras.backend.backend() != "tensorflow":
-        variable.assign(np.asarray(transform(array), dtype=np.float32).reshape(shape))
+    if int(np.prod(shape)) * 4 <= CHUNK_BYTES or len(shape) < 2 or keras.backend.backend() != "tensorflow":
+        variable.assign(_materialise(array, transform, shape))
         return
-    columns = shape[-1]
-    step = max(1, columns * CHUNK_BYTES // nbytes)
-    for start in range(0, columns, step):
-        block = np.asarray(transform(array[..., start:start + step]), dtype=np.float32)
-        variable.value[..., start:start + step].assign(block.reshape(*shape[:-1], block.shape[-1]))
+    import tensorflow as tf
+
+    handle = variable.value.handle
+    for start, stop, block in _blocks(array, transform, shape):
+        tf.raw_ops.ResourceStridedSliceAssign(ref=handle, begin=[0] * (len(shape) - 1) + [start],
+                                              end=[*shape[:-1], stop], strides=[1] * len(shape), value=block)
+
+
+def _release_pages(array):
+    """Let the OS drop the file pages behind a memory-mapped weight once it has been copied (lower RSS)."""
+    base = array
+    while base is not None and getattr(base, "_mmap", None) is None:
+        base = getattr(base, "base", None)
+    if base is not None and hasattr(base._mmap, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        base._mmap.madvise(mmap.MADV_DONTNEED)
+
+
+def _check_shape(graph, node, key, array, expected, layer_name):
+    """ConversionError unless ``array`` fits a variable of shape ``expected`` (exactly, for kernels)."""
+    shape = tuple(np.shape(array))
+    exact = node.op in ("conv", "deconv", "dense")
+    if (shape != tuple(expected)) if exact else (int(np.prod(shape)) != int(np.prod(expected))):
+        raise _error(graph, node, f"weight '{key}' has shape {shape}, the Keras layer '{layer_name}' "
+                                  f"expects {tuple(expected)}")
+
+
+class _Preset(keras.initializers.Initializer):
+    """An initializer giving a variable its converted weight directly (no zeros first, no second copy)."""
+
+    def __init__(self, presets, node, key, transform):
+        self.presets, self.node, self.key, self.transform = presets, node, key, transform
+
+    def __call__(self, shape, dtype=None):
+        array = self.node.weights[self.key]
+        _check_shape(self.presets.graph, self.node, self.key, array, shape, keras_name(self.node.name))
+        self.presets.used.add((self.node.name, self.key))
+        return _materialise(array, self.transform, tuple(shape))
+
+
+class _Presets:
+    """The initializers of one build_model call: which weights were given at variable creation."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.used = set()
+        self.layers = []
+
+    def factory(self, node):
+        def preset(key, transform=_unchanged):
+            if key not in node.weights:
+                return "zeros"
+            self.layers.append(keras_name(node.name))
+            return _Preset(self, node, key, transform)
+        return preset
+
+    def forget(self, model):
+        """Replace the initializers in the built layers' configs by 'zeros' (they must not be serialised)."""
+        for name in set(self.layers):
+            layer = model.get_layer(name)
+            for attribute in ("kernel_initializer", "bias_initializer"):
+                if isinstance(getattr(layer, attribute, None), _Preset):
+                    setattr(layer, attribute, keras.initializers.get("zeros"))
 
 
 def port_weights(model, graph, *, rename=None):
@@ -386,6 +494,11 @@ def port_weights(model, graph, *, rename=None):
     ``rename`` maps graph layer names to model layer names (a dict or a function) where they differ.
     Shapes are checked; a mismatch raises :class:`ConversionError` naming the file, the layer and both shapes.
     """
+    return _port(model, graph, rename=rename, done=())
+
+
+def _port(model, graph, *, rename, done):
+    """port_weights, leaving out the ``(node name, weight name)`` pairs in ``done`` (already initialised)."""
     for node in graph.nodes:
         if not node.weights:
             continue
@@ -401,16 +514,13 @@ def port_weights(model, graph, *, rename=None):
         variables = {variable.name: variable for variable in layer.weights}
         arrays = _layer_arrays(node, layer)
         for key, (array, transform) in arrays.items():
+            if (node.name, key) in done:
+                continue
             variable = variables.get(key)
             if variable is None:
                 raise _error(graph, node, f"weight '{key}' has no counterpart in Keras layer '{layer.name}' "
                                           f"(it has {sorted(variables)})")
-            expected = tuple(variable.shape)
-            size = int(np.prod(np.shape(array)))
-            if size != int(np.prod(expected)) or (node.op in ("conv", "deconv", "dense")
-                                                   and tuple(np.shape(array)) != expected):
-                raise _error(graph, node, f"weight '{key}' has shape {tuple(np.shape(array))}, the Keras layer "
-                                          f"'{layer.name}' expects {expected}")
+            _check_shape(graph, node, key, array, variable.shape, layer.name)
             _assign(variable, array, transform)
         unassigned = sorted(set(variables) - set(arrays))
         if unassigned:

@@ -670,3 +670,58 @@ class AbsVal(_SameShape, keras.layers.Layer):
 
     def call(self, x):
         return ops.abs(x)
+
+
+@register
+class Preprocess(keras.layers.Layer):
+    """``(flip(x) - mean) * scale`` on NHWC input; a mean image is a non-trainable weight, centre-cropped.
+
+    Built by :meth:`keras_zoo.preprocessing.Preprocessing.layer`.
+    """
+
+    def __init__(self, flip_channels=False, mean_values=None, scale=1.0, mean_image_shape=None, **kwargs):
+        super().__init__(**kwargs)
+        self.flip_channels = bool(flip_channels)
+        self.mean_values = None if mean_values is None else [float(v) for v in mean_values]
+        self.scale = float(scale)
+        self.mean_image_shape = None if mean_image_shape is None else tuple(int(d) for d in mean_image_shape)
+
+    def build(self, input_shape):
+        if self.mean_image_shape is not None:
+            self.mean_image = self.add_weight(name="mean_image", shape=self.mean_image_shape,
+                                              initializer="zeros", trainable=False)
+
+    def call(self, x):
+        if self.flip_channels:
+            x = ops.flip(x, axis=-1)
+        if self.mean_values is not None:
+            x = x - ops.convert_to_tensor(np.asarray(self.mean_values, dtype=np.float32), dtype=x.dtype)
+        if self.mean_image_shape is not None:
+            x = x - self._cropped_mean(x)
+        if self.scale != 1.0:
+            x = x * self.scale
+        return x
+
+    def compute_output_shape(self, input_shape):
+        if self.mean_image_shape is not None:
+            self._check_size(input_shape[1], input_shape[2])
+        return input_shape
+
+    def _check_size(self, height, width):
+        mean_h, mean_w = self.mean_image_shape[:2]
+        if (isinstance(height, int) and height > mean_h) or (isinstance(width, int) and width > mean_w):
+            raise ValueError(f"{self.name}: input {height}x{width} is larger than the mean image "
+                             f"{mean_h}x{mean_w}")
+
+    def _cropped_mean(self, x):
+        mean_h, mean_w = self.mean_image_shape[:2]
+        height, width = _dim(x, 1), _dim(x, 2)
+        self._check_size(height, width)
+        top, left = (mean_h - height) // 2, (mean_w - width) // 2
+        return self.mean_image[top:top + height, left:left + width, :]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(flip_channels=self.flip_channels, mean_values=self.mean_values, scale=self.scale,
+                      mean_image_shape=self.mean_image_shape)
+        return config

@@ -5,11 +5,9 @@
 channel order, centre-cropped to the input size.
 """
 
-import keras
 import numpy as np
-from keras import ops
 
-from keras_zoo.layers import register
+from keras_zoo.layers import Preprocess
 
 
 class Preprocessing:
@@ -57,55 +55,3 @@ class Preprocessing:
     def __repr__(self):
         mean = None if self.mean is None else f"array{self.mean.shape}"
         return f"Preprocessing(flip_channels={self.flip_channels}, mean={mean}, scale={self.scale})"
-
-
-@register
-class Preprocess(keras.layers.Layer):
-    """``(flip(x) - mean) * scale`` on NHWC input; a mean image is a non-trainable weight, centre-cropped."""
-
-    def __init__(self, flip_channels=False, mean_values=None, scale=1.0, mean_image_shape=None, **kwargs):
-        super().__init__(**kwargs)
-        self.flip_channels = bool(flip_channels)
-        self.mean_values = None if mean_values is None else [float(v) for v in mean_values]
-        self.scale = float(scale)
-        self.mean_image_shape = None if mean_image_shape is None else tuple(int(d) for d in mean_image_shape)
-
-    def build(self, input_shape):
-        if self.mean_image_shape is not None:
-            self.mean_image = self.add_weight(name="mean_image", shape=self.mean_image_shape,
-                                              initializer="zeros", trainable=False)
-
-    def call(self, x):
-        if self.flip_channels:
-            x = ops.flip(x, axis=-1)
-        if self.mean_values is not None:
-            x = x - ops.convert_to_tensor(np.asarray(self.mean_values, dtype=np.float32), dtype=x.dtype)
-        if self.mean_image_shape is not None:
-            x = x - self._cropped_mean(x)
-        if self.scale != 1.0:
-            x = x * self.scale
-        return x
-
-    def compute_output_shape(self, input_shape):
-        if self.mean_image_shape is not None:
-            self._check_size(input_shape[1], input_shape[2])
-        return input_shape
-
-    def _check_size(self, height, width):
-        mean_h, mean_w = self.mean_image_shape[:2]
-        if (isinstance(height, int) and height > mean_h) or (isinstance(width, int) and width > mean_w):
-            raise ValueError(f"{self.name}: input {height}x{width} is larger than the mean image "
-                             f"{mean_h}x{mean_w}")
-
-    def _cropped_mean(self, x):
-        mean_h, mean_w = self.mean_image_shape[:2]
-        height, width = (x.shape[axis] if x.shape[axis] is not None else ops.shape(x)[axis] for axis in (1, 2))
-        self._check_size(height, width)
-        top, left = (mean_h - height) // 2, (mean_w - width) // 2
-        return self.mean_image[top:top + height, left:left + width, :]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(flip_channels=self.flip_channels, mean_values=self.mean_values, scale=self.scale,
-                      mean_image_shape=self.mean_image_shape)
-        return config

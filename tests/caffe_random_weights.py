@@ -1,9 +1,10 @@
 """Random, well-conditioned Caffe weights for a deploy prototxt, written as a V2 binary .caffemodel (tests).
 
 The prototxt is read with ``converters.caffe.read_caffe`` and built with keras_zoo's builder to learn every
-layer's weight shapes (the caller may reuse that model and port the written weights into it); blobs are drawn in Caffe's layouts (He-scaled filters, batch-norm statistics near the
-unit scale) and written with :mod:`tests.caffe_writer`. OpenCV checks the blob shapes independently when it
-loads the result, so this is no circular check of the builder.
+layer's weight shapes (the caller may reuse that model and port the written weights into it); blobs are
+drawn in Caffe's layouts (He-scaled filters, batch-norm statistics near the unit scale) and written with
+:mod:`tests.caffe_writer`. OpenCV checks the blob shapes independently when it loads the result, so this is
+no circular check of the builder.
 """
 
 import numpy as np

@@ -35,7 +35,7 @@ def small_net(rng, source="small.prototxt"):
         Node("relu1", "relu", ["conv1"], ["conv1"], dict(negative_slope=0.1)),
         Node("bn1", "batchnorm", ["conv1"], ["conv1"], dict(stat="variance", epsilon=1e-5),
              dict(mean=weights(rng, 4), variance=np.abs(weights(rng, 4)) + 0.5)),
-        Node("scale1", "scale", ["conv1"], ["conv1"], dict(axis=1, num_axes=1),
+        Node("scale1", "scale", ["conv1"], ["conv1"], dict(axis=1, num_axes=1, use_bias=True),
              dict(gamma=weights(rng, 4), beta=weights(rng, 4))),
         Node("pool1", "pool", ["conv1"], ["pool1"],
              dict(method="max", kernel=(3, 3), strides=(2, 2), pads=(0, 0, 0, 0))),
@@ -104,14 +104,18 @@ def test_dense_after_flatten_layer_keeps_caffe_order(rng):
     assert_close_rel(ip, x.reshape(2, -1) @ kernel)
 
 
-def test_dense_kernel_assigned_in_slices(rng, monkeypatch):
+def test_port_weights_assigns_large_kernels_in_slices(rng, monkeypatch):
+    """The zoo builders' path: architecture first (no weights), then port_weights, slice by slice."""
     monkeypatch.setattr(builder, "CHUNK_BYTES", 256)
     graph = small_net(rng)
     graph.nodes.append(Node("conv2", "conv", ["pool1"], ["conv2"],
                             dict(filters=40, kernel=(1, 1), use_bias=False), dict(kernel=weights(rng, 1, 1, 4, 40))))
     graph.outputs = ["fc", "conv2"]
-    model = build_model(graph)
+    bare = Graph(graph.name, graph.inputs, [Node(n.name, n.op, n.inputs, n.outputs, n.attrs) for n in graph.nodes],
+                 graph.outputs)
+    model = build_model(bare)
     x = rng.standard_normal((1, 3, 8, 10)).astype(np.float32)
+    port_weights(model, graph)
     _, fc, pool = reference_small_net(graph, x)
     fc_out, conv_out = model(nhwc(x))
     assert_close_rel(fc_out, fc)

@@ -90,12 +90,13 @@ def test_multiple_outputs_keep_names_and_order(tmp_path, rng):
 
 
 def test_html_download_fails_cleanly(tmp_path):
+    """A web page saved under a .caffemodel name: one error line naming the file, no output, no traceback."""
     output = tmp_path / "out.keras"
-    result = run_script(fixture_path("other_archs/res10_300x300_ssd_deploy.prototxt"),
-                        fixture_path("negative/res10_300x300_ssd_iter_140000.caffemodel.HTML"), "-o", output)
+    html = fixture_path("negative/res10_300x300_ssd_iter_140000.caffemodel.HTML")
+    result = run_script(fixture_path("small_caffemodels/lenet/lenet.prototxt"), html, "-o", output)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: ") and "caffemodel" in lines[-1]
+    assert lines[-1].startswith("error: ") and html.name in lines[-1]
     assert not any("Traceback" in line for line in lines)
     assert list(tmp_path.iterdir()) == []
 

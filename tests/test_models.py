@@ -384,3 +384,28 @@ def test_saved_model_loads_in_safe_mode(tmp_path, rng):
     x = rng.uniform(0, 255, (1, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_family_preprocess_input_and_decode_predictions(tmp_path, monkeypatch):
+    """keras.applications style: ``keras_zoo.models.vgg.preprocess_input`` does what VGG-16's Caffe weights
+    took (BGR minus the VGG mean pixel); ``decode_predictions`` names Caffe's ImageNet classes (the label
+    file is the cached fixture)."""
+    import shutil
+
+    from keras_zoo.models import resnet, vgg
+
+    rgb = np.array([[[[10.0, 20.0, 30.0]]]], np.float32)
+    expected = np.array([30.0 - 103.939, 20.0 - 116.779, 10.0 - 123.68], np.float32)
+    np.testing.assert_allclose(vgg.preprocess_input(rgb)[0, 0, 0], expected, rtol=1e-6)
+    vgg_face = vgg.preprocess_input(rgb, model="VGGFace", weights="caffe")[0, 0, 0]
+    np.testing.assert_allclose(vgg_face, [30.0 - 93.5940, 20.0 - 104.7624, 10.0 - 129.1863], rtol=1e-6)
+
+    monkeypatch.setenv("KERAS_ZOO_HOME", str(tmp_path))
+    monkeypatch.setenv("KERAS_ZOO_OFFLINE", "1")
+    (tmp_path / "downloads").mkdir()
+    shutil.copy(fixture_path("labels/ilsvrc12/synset_words.txt"), tmp_path / "downloads")
+    preds = np.zeros((1, 1000), np.float32)
+    preds[0, [0, 281]] = [0.25, 0.75]
+    decoded = resnet.decode_predictions(preds, top=2)
+    assert [(wnid, score) for wnid, _, score in decoded[0]] == [("n02123045", 0.75), ("n01440764", 0.25)]
+    assert "tabby" in decoded[0][0][1]

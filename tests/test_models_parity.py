@@ -2,6 +2,8 @@
 ``keras_zoo.X(weights=path, include_preprocessing=False)``, against OpenCV's Caffe runtime and against the
 generic converter (:func:`keras_zoo.convert.from_caffe`, what ``tools/convert_caffe.py`` runs)."""
 
+import re
+
 import cv2
 import keras
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 import keras_zoo
 from keras_zoo.convert import from_caffe
 from tests.caffe_random_weights import random_caffemodel
-from tests.caffe_writer import length_delimited
+from tests.caffe_writer import blob_proto, length_delimited
 from tests.helpers import assert_close_rel, fixture_path
 
 CASES = [
@@ -25,36 +27,68 @@ CASES = [
 ]
 
 
-def _prototxt(relative, tmp_path):
-    """The fixture; VGG_CNN_M_2048's third-party copy gets the LRN ``k: 2`` of the released model."""
+LRN_K = 2.0  # VGG_CNN_* (Chatfield et al. 2014; the Fast R-CNN nets on the same weights say k: 2)
+_LRN_BLOCK = re.compile(r'layers \{[^{}]*top: "(?P<top>[^"]+)"[^{}]*type: LRN\s*lrn_param \{[^{}]*\}\s*\}')
+
+
+def _prototxts(relative, tmp_path):
+    """(the net for the builder and converter, the same net for OpenCV).
+
+    VGG_CNN_M_2048's third-party copy lacks the LRN ``k: 2`` of the released model: the first gets it. OpenCV
+    ignores Caffe's ``k`` (it always uses 1), so the second writes the same function in a form OpenCV runs:
+    x / (k + a/n S)^b = k^-b * x / (1 + (a/k)/n S)^b, i.e. alpha / k and an in-place Power layer k^-b.
+    """
     path = fixture_path(relative)
     if "VGG_CNN_M_2048" not in relative:
-        return path
-    patched = tmp_path / path.name
-    patched.write_text(path.read_text().replace("beta: 0.75", "beta: 0.75\n    k: 2"))
-    return patched
+        return path, path
+    text = path.read_text()
+    released, for_opencv = tmp_path / "released.prototxt", tmp_path / "opencv.prototxt"
+    released.write_text(text.replace("beta: 0.75", f"beta: 0.75\n    k: {LRN_K:g}"))
+
+    def rewrite(match):
+        block = match.group(0).replace("alpha: 0.0005", f"alpha: {0.0005 / LRN_K!r}")
+        top = match.group("top")
+        power = (f'\nlayers {{\n  bottom: "{top}"\n  top: "{top}"\n  name: "{top}_k"\n  type: POWER\n'
+                 f'  power_param {{\n    scale: {LRN_K ** -0.75!r}\n  }}\n}}')
+        return block + power
+
+    opencv_text, count = _LRN_BLOCK.subn(rewrite, text)
+    assert count == 2
+    for_opencv.write_text(opencv_text)
+    return released, for_opencv
 
 
-def write_full_caffemodel(prototxt, path, *, input_shape=None):
+def random_blobs(prototxt, path, *, input_shape=None):
+    """``{layer: [arrays in Caffe layouts]}``: the random weights :func:`random_caffemodel` writes to ``path``."""
+    from converters import caffe_schema
+
+    weights_only = caffe_schema.NetParameter.FromString(
+        random_caffemodel(prototxt, path, input_shape=input_shape).read_bytes())
+    return {layer.name: [np.asarray(blob.data, np.float32).reshape(tuple(blob.shape.dim)) for blob in layer.blobs]
+            for layer in weights_only.layer}
+
+
+def write_full_caffemodel(prototxt, path, *, input_shape=None, blobs=None):
     """A .caffemodel as Caffe saves one: the net definition of ``prototxt`` with random blobs in its layers.
 
     The builders load a weights file on its own, so it must carry its layers' parameters (groups, strides...)
-    as real files do; the random blobs come from :func:`random_caffemodel` (weights only) and are
-    appended to each serialized layer (concatenated protobuf messages merge, repeated blobs append).
+    as real files do; the random ``blobs`` (default: :func:`random_blobs`) are appended to
+    each serialized layer (concatenated protobuf messages merge; repeated blobs append), with the legacy
+    num/channels/height/width dims in V1 nets as their files have.
     """
     from google.protobuf import text_format
 
     from converters import caffe_schema
 
-    weights_only = random_caffemodel(prototxt, path.with_suffix(".blobs"), input_shape=input_shape)
-    blobs = {layer.name: layer.blobs for layer in caffe_schema.NetParameter.FromString(weights_only.read_bytes()).layer}
+    if blobs is None:
+        blobs = random_blobs(prototxt, path.with_suffix(".blobs"), input_shape=input_shape)
     net = caffe_schema.NetParameter()
     text_format.Parse(prototxt.read_text(), net)
     v1 = bool(net.layers)
     out = bytearray()
     for layer in net.layers if v1 else net.layer:
         payload = layer.SerializeToString() + b"".join(
-            length_delimited(6 if v1 else 7, blob.SerializeToString()) for blob in blobs.get(layer.name, ()))
+            length_delimited(6 if v1 else 7, blob_proto(array, legacy_dims=v1)) for array in blobs.get(layer.name, ()))
         out += length_delimited(2 if v1 else 100, payload)
     del net.layers[:], net.layer[:]
     path.write_bytes(net.SerializeToString() + bytes(out))
@@ -80,7 +114,7 @@ def _nchw(y):
 
 @pytest.mark.parametrize("builder, prototxt, size, scores", CASES, ids=[case[0] for case in CASES])
 def test_builder_reproduces_caffe(builder, prototxt, size, scores, tmp_path):
-    prototxt = _prototxt(prototxt, tmp_path)
+    prototxt, opencv_prototxt = _prototxts(prototxt, tmp_path)
     caffemodel = write_full_caffemodel(prototxt, tmp_path / "random.caffemodel",
                                        input_shape=size if builder.startswith("FCN") else None)
     rng = np.random.default_rng(1)
@@ -91,7 +125,7 @@ def test_builder_reproduces_caffe(builder, prototxt, size, scores, tmp_path):
     assert raw.input_shape == (None, None, None, 3) if fully_convolutional else (None, *size, 3)
     y_scores = _nchw(raw(x))
     with_softmax = not fully_convolutional and builder != "RCNNILSVRC13"
-    references = _opencv(prototxt, caffemodel, x, [scores, "prob"] if with_softmax else [scores])
+    references = _opencv(opencv_prototxt, caffemodel, x, [scores, "prob"] if with_softmax else [scores])
     assert_close_rel(y_scores, references[0], tol=1e-4, what=f"{builder} {scores}")
     if with_softmax:
         assert_close_rel(_softmax(y_scores), references[1], tol=1e-4, what=f"{builder} prob")
@@ -125,3 +159,81 @@ def test_other_classes_keep_the_features_of_a_weights_file(tmp_path):
         for ours, theirs in zip(model.get_layer(name).get_weights(), reference.get_layer(name).get_weights()):
             np.testing.assert_array_equal(ours, theirs)
     assert model.get_layer("fc8").get_weights()[0].std() > 0  # freshly initialised
+
+
+def test_named_weight_source_with_preprocessing_reproduces_caffe(tmp_path, monkeypatch):
+    """``ResNet50(weights='caffe')`` end to end, offline: the original file names in a mirror directory
+    (a random ResNet-50 caffemodel and mean image), fetched, converted and cached by layer name; the model
+    takes RGB 0..255 and equals OpenCV fed what Caffe was fed (BGR minus the centre of the mean image)."""
+    from tests.caffe_writer import write_binaryproto
+
+    prototxt = fixture_path("resnet/ResNet-50-deploy.prototxt")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    caffemodel = write_full_caffemodel(prototxt, mirror / "ResNet-50-model.caffemodel")
+    rng = np.random.default_rng(3)
+    mean = rng.uniform(90, 130, (1, 3, 230, 230)).astype(np.float32)
+    write_binaryproto(mirror / "ResNet_mean.binaryproto", mean)
+    monkeypatch.setenv("KERAS_ZOO_MIRROR", str(mirror))
+    monkeypatch.setenv("KERAS_ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KERAS_ZOO_OFFLINE", "1")
+
+    model = keras_zoo.ResNet50(weights="caffe", classifier_activation=None)
+    rgb = rng.uniform(0, 255, (1, 224, 224, 3)).astype(np.float32)
+    caffe_input = rgb[..., ::-1] - mean[0, :, 3:227, 3:227].transpose(1, 2, 0)
+    (reference,) = _opencv(prototxt, caffemodel, caffe_input, ["fc1000"])
+    assert_close_rel(_nchw(model(rgb)), reference, tol=1e-4, what="ResNet50 fc1000 from RGB")
+    assert list((tmp_path / "home" / "weights").glob("ResNet50-caffe.h5"))  # converted once, cached
+
+
+def _simplenn_vgg_m_2048(blobs):
+    """A MatConvNet SimpleNN net of VGG_CNN_M_2048 with the Caffe ``blobs``, laid out as MatConvNet's Caffe
+    import writes them: filters H x W x Cin x Cout, fully connected layers as convolutions over their whole
+    input, pooling pads corrected for MatConvNet's floor rounding, LRN as [N kappa alpha/N beta]."""
+
+    def conv(name, pad=0, stride=1):
+        kernel, bias = blobs[name]
+        if kernel.ndim == 2:  # InnerProduct (out, C*H*W) -> (H, W, C, out) over a 6x6 (or 1x1) input
+            side = 6 if name == "fc6" else 1
+            kernel = kernel.reshape(kernel.shape[0], -1, side, side)
+        return {"type": "conv", "name": name, "weights": [np.ascontiguousarray(kernel.transpose(2, 3, 1, 0)), bias],
+                "pad": np.full(4, float(pad)), "stride": np.full(2, float(stride))}
+
+    def lrn(name):
+        return {"type": "lrn", "name": name, "param": np.array([5, LRN_K, 0.0005 / 5, 0.75])}
+
+    def pool(name):
+        return {"type": "pool", "name": name, "method": "max", "pool": np.array([3.0, 3.0]),
+                "stride": np.array([2.0, 2.0]), "pad": np.array([0.0, 1.0, 0.0, 1.0])}
+
+    def relu(name):
+        return {"type": "relu", "name": name}
+
+    layers = [conv("conv1", stride=2), relu("relu1"), lrn("norm1"), pool("pool1"),
+              conv("conv2", pad=1, stride=2), relu("relu2"), lrn("norm2"), pool("pool2")]
+    for index in (3, 4, 5):
+        layers += [conv(f"conv{index}", pad=1), relu(f"relu{index}")]
+    layers += [pool("pool5"), conv("fc6"), relu("relu6"), conv("fc7"), relu("relu7"), conv("fc8"),
+               {"type": "softmax", "name": "prob"}]
+    meta = {"normalization": {"imageSize": np.array([224.0, 224.0, 3.0]),
+                              "averageImage": np.array([123.0, 117.0, 104.0])}}
+    return {"layers": layers, "meta": meta}
+
+
+def test_matconvnet_file_gives_the_caffemodel_outputs(tmp_path):
+    """The same VGG_CNN_M_2048 weights as a MatConvNet .mat and as a .caffemodel load into ``VGGM2048`` with
+    the same outputs (the .mat is the card's default source format)."""
+    from tests.mat_writer import write_mat
+
+    prototxt, _ = _prototxts("vgg_cnn/VGG_CNN_M_2048_deploy_TDD.prototxt", tmp_path)
+    blobs = random_blobs(prototxt, tmp_path / "random.blobs")
+    caffemodel = write_full_caffemodel(prototxt, tmp_path / "random.caffemodel", blobs=blobs)
+    mat = tmp_path / "imagenet-vgg-m-2048.mat"
+    write_mat(mat, _simplenn_vgg_m_2048(blobs))
+    x = np.random.default_rng(4).uniform(-120, 120, (1, 224, 224, 3)).astype(np.float32)
+    from_mat = keras_zoo.VGGM2048(weights=str(mat), include_preprocessing=False, classifier_activation=None)
+    y_mat = _nchw(from_mat(x))
+    del from_mat
+    from_caffe_file = keras_zoo.VGGM2048(weights=str(caffemodel), include_preprocessing=False,
+                                         classifier_activation=None)
+    assert_close_rel(y_mat, _nchw(from_caffe_file(x)), tol=1e-5, what="VGGM2048 .mat against .caffemodel")

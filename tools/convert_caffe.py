@@ -4,7 +4,7 @@
     python tools/convert_caffe.py deploy.prototxt net.caffemodel -o net.keras
     python tools/convert_caffe.py deploy.prototxt net.caffemodel -o net_rgb.keras --rgb \\
         --mean-file imagenet_mean.binaryproto --input-shape 227,227
-    python tools/convert_caffe.py fcn8s.prototxt fcn8s.caffemodel -o fcn8s.keras --mean 104.00698793,116.66876762,122.67891434
+    python tools/convert_caffe.py fcn8s.prototxt fcn8s.caffemodel -o fcn8s.keras --mean 104.007,116.669,122.679
 
 Without preprocessing options the model takes exactly what the Caffe net took, as NHWC (BGR for the usual
 ImageNet nets). --mean/--mean-file/--scale put Caffe's preprocessing ((x - mean) * scale) inside the model;
@@ -73,7 +73,7 @@ def main(argv=None):
         print(f"writing {output} ...", file=sys.stderr)
         save_model(model, output)
     except (ConversionError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
     inputs = ", ".join(f"{t.name}{tuple(t.shape)}" for t in model.inputs)
     print(f"wrote {output}: inputs {inputs}; outputs {', '.join(model.output_names)}")

@@ -2,7 +2,7 @@
 
 import functools
 
-from keras_zoo.models.common import Architecture, make_builder
+from keras_zoo.models.common import Architecture, family_utils, make_builder
 from keras_zoo.models.graph_writer import GraphWriter
 
 # variant: (network name, LRN before pooling, classifier layer, default classes, ends with softmax)
@@ -53,3 +53,5 @@ RCNNILSVRC13 = make_builder(RCNN_ARCH, "RCNNILSVRC13",
                             "R-CNN's ILSVRC-2013 detector (Girshick et al. 2014): CaffeNet scoring warped 227x227 "
                             "region proposals\n    for 200 detection classes with the linear SVMs as layer "
                             "``fc-rcnn`` (no softmax by default).")
+
+preprocess_input, decode_predictions = family_utils("AlexNet")

@@ -8,6 +8,7 @@ layer name with :func:`keras_zoo.weights.load_weights`.
 """
 
 import dataclasses
+import functools
 import logging
 import os
 import pathlib
@@ -17,6 +18,7 @@ import keras
 import numpy as np
 
 from converters.graph import Node
+from keras_zoo import imagenet_utils
 from keras_zoo.builder import build_model, keras_name
 from keras_zoo.preprocessing import Preprocessing
 from keras_zoo.registry import get_card, get_source
@@ -212,25 +214,29 @@ def zoo_model(arch, *, include_top=True, weights="imagenet", input_tensor=None, 
     if to_load is None or skip:
         initialize_kernels(model, None if to_load is None else skip)
     if to_load is not None:
-        load_weights(model, card, to_load, skip=skip)
+        kept = {node.name for node in graph.nodes}
+        absent = [node.name for node in arch.graph(classes).nodes if node.name not in kept]  # cut-off top
+        load_weights(model, card, to_load, skip=[*skip, *absent])
     return model
 
 
 BUILDER_DOC = """{summary}
 
     Args:
-        include_top: whether to include the classifier ({classifier}); False ends the network at
+        include_top: whether to include the classifier ({classifier}...); False ends the network at
             ``{features}``.
-        weights: ``'imagenet'`` (the card's default weight source: {default}), the name of another weight
-            source of the ``{card}`` card ({sources}), ``None`` (random initialization), or the path to a weights
-            file (``.caffemodel``, ``.mat``, ``.weights.h5``, ``.keras``) of this architecture.
-        input_tensor: optional Keras tensor (output of ``keras.Input()``) to use as the model's input.
-        input_shape: optional ``(height, width, 3)``; {size}
+        weights: ``'imagenet'``: the card's default weight source ({default});
+            or another weight source of the ``{card}`` card: {sources};
+            or ``None`` (random initialization);
+            or the path to a weights file (``.caffemodel``, ``.mat``, ``.weights.h5``, ``.keras``).
+        input_tensor: optional Keras tensor (e.g. output of ``keras.Input()``) to use as the model's input.
+        input_shape: optional ``(height, width, 3)``;
+            {size}.
         pooling: with ``include_top=False``: ``None`` (the 4-D ``{features}`` output), ``'avg'`` or ``'max'``
             (global pooling to a 2-D output).
         classes: number of classes with ``include_top=True`` (default {classes}); another number needs
-            ``weights=None`` or a weights file (whose class-dependent layers, e.g. ``{classifier}``, are left
-            randomly initialized).
+            ``weights=None`` or a weights file (whose class-dependent layers are then left randomly
+            initialized).
         classifier_activation: ``'softmax'`` or ``None`` (the scores before the softmax) on the top layer;
             default {activation!r}.
         include_preprocessing: ``True``: the model takes RGB images 0..255 and does the weight source's
@@ -269,3 +275,22 @@ def builder_doc(arch, summary):
                               default=get_source(card)["filename"], classes=arch.classes,
                               sources=", ".join(repr(source["name"]) for source in card["weights"]),
                               size=size_text, activation=arch.activation)
+
+
+def preprocess_input(x, model, weights="imagenet"):
+    """RGB 0..255 images -> what ``model``'s original network took with ``weights`` (for
+    ``include_preprocessing=False`` models): channel order, mean, scale (keras.applications style)."""
+    return imagenet_utils.preprocess_input(x, get_source(get_card(model), weights))
+
+
+def decode_predictions(preds, model, top=5, weights="imagenet"):
+    """``[[(class id, label, score), ...]]``: the ``top`` classes of each row of ``model``'s predictions, in the
+    class order of ``weights`` (keras.applications style)."""
+    return imagenet_utils.decode_predictions(preds, top=top, source=get_source(get_card(model), weights))
+
+
+def family_utils(model):
+    """``preprocess_input`` and ``decode_predictions`` of a family module, for its model ``model`` by default
+    (``model=`` names another of the family, e.g. ``'VGGFace'``)."""
+    return (functools.partial(preprocess_input, model=model),
+            functools.partial(decode_predictions, model=model))

@@ -3,7 +3,7 @@ and FCN-8s on the VGG-16 body, as the PASCAL VOC deploy nets define them (input 
 
 import functools
 
-from keras_zoo.models.common import Architecture, make_builder
+from keras_zoo.models.common import Architecture, family_utils, make_builder
 from keras_zoo.models.graph_writer import GraphWriter
 from keras_zoo.models.vgg import vgg_body
 
@@ -31,8 +31,8 @@ def fcn_graph(stride=8, classes=21):
 
 
 def _architecture(stride):
-    return Architecture(f"FCN{stride}s", functools.partial(fcn_graph, stride), 21, "pool5", f"fcn{stride}s", fully_convolutional=True,
-                        activation=None)
+    return Architecture(f"FCN{stride}s", functools.partial(fcn_graph, stride), 21, "pool5", f"fcn{stride}s",
+                        fully_convolutional=True, activation=None)
 
 
 _SUMMARY = ("FCN-{}s (Long et al. 2015) for PASCAL VOC: any input size, per-pixel scores (N, H, W, 21) of the "
@@ -40,3 +40,5 @@ _SUMMARY = ("FCN-{}s (Long et al. 2015) for PASCAL VOC: any input size, per-pixe
 FCN32s = make_builder(_architecture(32), "FCN32s", _SUMMARY.format(32))
 FCN16s = make_builder(_architecture(16), "FCN16s", _SUMMARY.format(16))
 FCN8s = make_builder(_architecture(8), "FCN8s", _SUMMARY.format(8))
+
+preprocess_input, decode_predictions = family_utils("FCN8s")

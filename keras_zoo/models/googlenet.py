@@ -1,6 +1,6 @@
 """GoogLeNet (Szegedy et al. 2014) as BVLC's Caffe replication (bvlc_googlenet) defines it."""
 
-from keras_zoo.models.common import Architecture, make_builder
+from keras_zoo.models.common import Architecture, family_utils, make_builder
 from keras_zoo.models.graph_writer import GraphWriter
 
 # module: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection); a max pooling 3x3/2 precedes 4a and 5a
@@ -56,3 +56,5 @@ def googlenet_graph(classes=1000):
 GOOGLENET_ARCH = Architecture("GoogLeNet", googlenet_graph, 1000, "inception_5b/output", "googlenet")
 GoogLeNet = make_builder(GOOGLENET_ARCH, "GoogLeNet",
                          "GoogLeNet (Szegedy et al. 2014) as bvlc_googlenet: 224x224 input, 1000 ImageNet classes.")
+
+preprocess_input, decode_predictions = family_utils("GoogLeNet")

@@ -2,11 +2,8 @@
 
 The zoo architectures are written with it as plain Python (loops and tables), node by node as the original
 deploy prototxts define them, so that layer and blob names equal what the Caffe reader yields. The graphs
-carry no weights (but Scale nodes, see :meth:`GraphWriter.batchnorm_scale`): the builder creates the
-variables and the weights are loaded by layer name.
+carry no weights: the builder creates the variables and the weights are loaded by layer name.
 """
-
-import numpy as np
 
 from converters.graph import Graph, Node
 
@@ -75,18 +72,11 @@ class GraphWriter:
         """Softmax over channels."""
         return self.add(name, "softmax", [bottom], None, "Softmax", axis=1)
 
-    def batchnorm_scale(self, bn_name, scale_name, blob, channels, epsilon=1e-5):
-        """In-place BatchNorm (global statistics) followed by an in-place Scale with bias.
-
-        The Scale node carries identity parameters (gamma 1, beta 0): a Scale's weights tell the builder
-        whether it has a bias (see converters/graph.py).
-        """
+    def batchnorm_scale(self, bn_name, scale_name, blob, epsilon=1e-5):
+        """In-place BatchNorm (global statistics) followed by an in-place Scale with bias."""
         self.add(bn_name, "batchnorm", [blob], blob, "BatchNorm", stat="variance", epsilon=epsilon,
                  use_global_stats=True)
-        self.add(scale_name, "scale", [blob], blob, "Scale", axis=1, num_axes=1)
-        self.graph.nodes[-1].weights = {"gamma": np.ones(channels, np.float32),
-                                        "beta": np.zeros(channels, np.float32)}
-        return blob
+        return self.add(scale_name, "scale", [blob], blob, "Scale", axis=1, num_axes=1, use_bias=True)
 
     def eltwise_sum(self, name, bottoms, top=None):
         return self.add(name, "eltwise", bottoms, top, "Eltwise", operation="sum", coeffs=[])

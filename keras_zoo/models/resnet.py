@@ -4,7 +4,7 @@ stride on the first 1x1 convolution, BatchNorm + Scale after every convolution).
 import functools
 import string
 
-from keras_zoo.models.common import Architecture, make_builder
+from keras_zoo.models.common import Architecture, family_utils, make_builder
 from keras_zoo.models.graph_writer import GraphWriter
 
 BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
@@ -20,7 +20,7 @@ def _block_names(depth, count):
 
 def _conv_bn(net, suffix, bottom, filters, kernel, stride=1, pad=0, relu=True):
     blob = net.conv(f"res{suffix}", bottom, filters, kernel, stride, pad, use_bias=False)
-    net.batchnorm_scale(f"bn{suffix}", f"scale{suffix}", blob, filters)
+    net.batchnorm_scale(f"bn{suffix}", f"scale{suffix}", blob)
     if relu:
         net.relu(f"res{suffix}_relu", blob)
     return blob
@@ -40,7 +40,7 @@ def resnet_graph(depth=50, classes=1000):
     """ResNet-``depth`` as in the authors' deploy prototxts (layers conv1, res2a_branch2a, ..., fc1000)."""
     net = GraphWriter(f"ResNet-{depth}", input_shape=(3, 224, 224))
     blob = net.conv("conv1", "data", 64, 7, 2, 3, use_bias=depth == 50)  # only ResNet-50's conv1 has a bias
-    net.batchnorm_scale("bn_conv1", "scale_conv1", blob, 64)
+    net.batchnorm_scale("bn_conv1", "scale_conv1", blob)
     net.relu("conv1_relu", blob)
     blob = net.pool("pool1", blob, "max", 3, 2)
     for stage, (count, width) in enumerate(zip(BLOCKS[depth], WIDTHS), start=2):
@@ -53,10 +53,13 @@ def resnet_graph(depth=50, classes=1000):
 
 
 def _architecture(depth):
-    return Architecture(f"ResNet{depth}", functools.partial(resnet_graph, depth), 1000, "res5c_relu", f"resnet{depth}")
+    return Architecture(f"ResNet{depth}", functools.partial(resnet_graph, depth), 1000, "res5c_relu",
+                        f"resnet{depth}")
 
 
 _SUMMARY = "ResNet-{} (He et al. 2015), the original Caffe model: 224x224 input, 1000 ImageNet classes."
 ResNet50 = make_builder(_architecture(50), "ResNet50", _SUMMARY.format(50))
 ResNet101 = make_builder(_architecture(101), "ResNet101", _SUMMARY.format(101))
 ResNet152 = make_builder(_architecture(152), "ResNet152", _SUMMARY.format(152))
+
+preprocess_input, decode_predictions = family_utils("ResNet50")

@@ -4,7 +4,7 @@ import functools
 
 import keras
 
-from keras_zoo.models.common import Architecture, make_builder, zoo_model
+from keras_zoo.models.common import Architecture, family_utils, make_builder, zoo_model
 from keras_zoo.models.graph_writer import GraphWriter
 
 WIDTHS = (64, 128, 256, 512, 512)
@@ -40,8 +40,9 @@ VGG19_ARCH = Architecture("VGG19", functools.partial(vgg_graph, 19), 1000, "pool
 VGG_FACE_ARCH = Architecture("VGGFace", functools.partial(vgg_graph, 16, name="VGG_FACE_16_layers"), 2622, "pool5",
                              "vggface")
 
-VGG16 = make_builder(VGG16_ARCH, "VGG16", "VGG-16 (Simonyan & Zisserman 2014), 224x224 input, 1000 ImageNet classes.")
-VGG19 = make_builder(VGG19_ARCH, "VGG19", "VGG-19 (Simonyan & Zisserman 2014), 224x224 input, 1000 ImageNet classes.")
+_SUMMARY = "VGG-{} (Simonyan & Zisserman 2014), 224x224 input, 1000 ImageNet classes."
+VGG16 = make_builder(VGG16_ARCH, "VGG16", _SUMMARY.format(16))
+VGG19 = make_builder(VGG19_ARCH, "VGG19", _SUMMARY.format(19))
 VGGFace = make_builder(VGG_FACE_ARCH, "VGGFace",
                        "VGG-Face (Parkhi et al. 2015): VGG-16 scoring 2622 identities on 224x224 face crops.\n\n"
                        "    For face verification use :func:`VGGFaceDescriptor` (the L2-normalised fc7 descriptor).")
@@ -56,3 +57,6 @@ def VGGFaceDescriptor(weights="imagenet", input_tensor=None, input_shape=None, i
                       include_preprocessing=include_preprocessing, name=name, head="relu7")
     descriptor = keras.layers.UnitNormalization(axis=-1, name="fc7_l2norm")(model.outputs[0])
     return keras.Model(model.inputs[0], descriptor, name=name)
+
+
+preprocess_input, decode_predictions = family_utils("VGG16")

@@ -3,7 +3,7 @@ M-2048/1024/128 low-dimensional fc7 variants) and CNN-S, as their Caffe releases
 
 import functools
 
-from keras_zoo.models.common import Architecture, make_builder
+from keras_zoo.models.common import Architecture, family_utils, make_builder
 from keras_zoo.models.graph_writer import GraphWriter
 
 # Per conv layer: (filters, kernel, stride, pad, LRN after it, max pooling (kernel, stride) or None).
@@ -47,15 +47,20 @@ def vgg_cnn_graph(variant="m", classes=1000):
 
 
 def _architecture(variant, builder_name):
-    return Architecture(builder_name, functools.partial(vgg_cnn_graph, variant), 1000, "pool5", f"vgg_cnn_{variant.replace('-', '_')}")
+    return Architecture(builder_name, functools.partial(vgg_cnn_graph, variant), 1000, "pool5",
+                        f"vgg_cnn_{variant.replace('-', '_')}")
 
 
-_SUMMARY = "{} (Chatfield et al. 2014, 'Return of the Devil in the Details'): 224x224 input, 1000 ImageNet classes."
+_SUMMARY = ("{} (Chatfield et al. 2014, 'Return of the Devil in the Details'): 224x224 input, 1000 ImageNet "
+            "classes.")
 VGGF = make_builder(_architecture("f", "VGGF"), "VGGF", _SUMMARY.format("VGG CNN-F (fast)"))
 VGGM = make_builder(_architecture("m", "VGGM"), "VGGM", _SUMMARY.format("VGG CNN-M (medium)"))
 VGGS = make_builder(_architecture("s", "VGGS"), "VGGS", _SUMMARY.format("VGG CNN-S (slow)"))
-VGGM128 = make_builder(_architecture("m-128", "VGGM128"), "VGGM128", _SUMMARY.format("VGG CNN-M with a 128-D fc7"))
+VGGM128 = make_builder(_architecture("m-128", "VGGM128"), "VGGM128",
+                       _SUMMARY.format("VGG CNN-M with a 128-D fc7"))
 VGGM1024 = make_builder(_architecture("m-1024", "VGGM1024"), "VGGM1024",
                         _SUMMARY.format("VGG CNN-M with a 1024-D fc7"))
 VGGM2048 = make_builder(_architecture("m-2048", "VGGM2048"), "VGGM2048",
                         _SUMMARY.format("VGG CNN-M with a 2048-D fc7"))
+
+preprocess_input, decode_predictions = family_utils("VGGM")
