@@ -22,7 +22,7 @@ def tensorflow_requirement():
 
 
 EXPORT = ["onnx>=1.16", "onnxruntime>=1.18", "tf2onnx>=1.16", "ai-edge-litert>=1.0"]
-TEST = ["pytest>=8", "hypothesis>=6", "opencv-python-headless>=4.8,<5", "scikit-image>=0.22"]
+TEST = ["pytest>=8", "hypothesis>=6", "opencv-python-headless>=4.8,<5", "scikit-image>=0.22", "jax>=0.4.30"]
 
 setup(
     name="keras_zoo",

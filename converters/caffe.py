@@ -655,7 +655,7 @@ class _Converter:
         if param.pool == param.STOCHASTIC:
             raise _fail(self.path, "STOCHASTIC pooling is not supported", layer)
         method = "max" if param.pool == param.MAX else "avg"
-        ceil = param.round_mode == param.CEIL
+        ceil = param.round_mode == param.CEIL and param.ceil_mode
         attrs = {"method": method, "global": bool(param.global_pooling),
                  "rounding": "ceil" if ceil else "floor", "avg_divisor": "padded"}
         if param.global_pooling:

@@ -157,6 +157,9 @@ _MESSAGES = {
         ("kernel_w", 6, "uint32"), ("stride", 3, "uint32", 1), ("stride_h", 7, "uint32"),
         ("stride_w", 8, "uint32"), ("engine", 11, "E:Engine", "DEFAULT"),
         ("global_pooling", 12, "bool", False), ("round_mode", 13, "E:RoundMode", "CEIL"),
+        # `ceil_mode: false` (a fork's spelling of round_mode: FLOOR, seen in DenseNet prototxts); forks number
+        # it differently, so it is read from text prototxts only, under a number no Caffe release uses.
+        ("ceil_mode", 1001, "bool", True),
     ], {"PoolMethod": {"MAX": 0, "AVE": 1, "STOCHASTIC": 2}, "Engine": _ENGINE,
         "RoundMode": {"CEIL": 0, "FLOOR": 1}}),
     "PowerParameter": ([("power", 1, "float", 1), ("scale", 2, "float", 1), ("shift", 3, "float", 0)], {}),

@@ -77,7 +77,7 @@ def run_main(function, argv):
     """Run a command body; any known failure becomes one line on stderr and exit status 1."""
     try:
         return function(argv)
-    except (ExportError, ConversionError, FileNotFoundError, KeyError, ValueError) as error:
+    except (ExportError, ConversionError, OSError, KeyError, ValueError, RuntimeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         return 1

@@ -115,10 +115,19 @@ class TFLiteRunner:
     """Runs a ``.tflite`` file (or bytes) with the LiteRT interpreter, any number of images."""
 
     def __init__(self, model, *, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
-        self.interpreter = Interpreter(**source, num_threads=num_threads)
+        self.kernels = "XNNPACK"
+        try:
+            self.interpreter = Interpreter(**source, num_threads=num_threads)
+            self.interpreter.allocate_tensors()
+        except RuntimeError as error:  # XNNPACK refuses some mixed int8/float graphs: the plain kernels run them
+            log.warning("LiteRT's XNNPACK delegate refused the model (%s); using the builtin kernels",
+                        str(error)[:80])
+            self.kernels = "builtin"
+            plain = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            self.interpreter = Interpreter(**source, num_threads=num_threads, experimental_op_resolver_type=plain)
         self.runner = self.interpreter.get_signature_runner(SIGNATURE)
         details = self.runner.get_input_details()["images"]
         self.batch = int(details["shape"][0])
@@ -158,7 +167,8 @@ def export_tflite(model, output, *, samples, reference, quantization="float32", 
         result = report.build_report(format="tflite", model=name, artifact=output,
                                      precision=QUANTIZATIONS[quantization], candidate=candidate,
                                      reference=reference, file_size=len(content), speed=speed,
-                                     notes=[f"quantization: {quantization}", f"operators: {', '.join(ops)}"])
+                                     notes=[f"quantization: {quantization}", f"LiteRT kernels: {runner.kernels}",
+                                            f"operators: {', '.join(ops)}"])
         if not result.passed:
             raise common.Rejected("; ".join(result.failures))
     return result

@@ -9,6 +9,9 @@ it writes in safe mode.
 """
 
 import importlib
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter; set it to 0 to see it
 
 from converters.errors import ConversionError
 from keras_zoo import layers  # noqa: F401  (registers the serializable custom layers)

@@ -14,11 +14,9 @@ The model's card (license, citation, references, provenance) is the ``zoo_card``
 :func:`convert_caffe_zoo` also writes it next to the ``.keras`` file as ``NAME.card.json``.
 """
 
-import argparse
 import logging
 import pathlib
 import re
-import sys
 import urllib.parse
 
 from converters.errors import ConversionError
@@ -222,29 +220,3 @@ def convert_caffe_zoo(directory, output=None, *, cache_dir=None, progress=True, 
     save_model(model, output)
     write_json(model.zoo_card, card_path(output))
     return output
-
-
-def main(argv=None):
-    """``python -m keras_zoo.caffe_zoo DIR [-o OUT.keras]``."""
-    parser = argparse.ArgumentParser(prog="python -m keras_zoo.caffe_zoo",
-                                     description="Convert a Caffe Model Zoo directory (readme.md + "
-                                                 "deploy.prototxt) to a .keras file and its card.")
-    parser.add_argument("directory", help="the model-zoo directory")
-    parser.add_argument("-o", "--output", help="the .keras file (default: <directory name>.keras)")
-    parser.add_argument("--cache-dir", help="where to download the caffemodel (default: the keras_zoo "
-                                            "downloads folder, KERAS_ZOO_MIRROR honoured)")
-    parser.add_argument("--quiet", action="store_true", help="no download progress")
-    options = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        output = convert_caffe_zoo(options.directory, options.output, cache_dir=options.cache_dir,
-                                   progress=not options.quiet)
-    except (ConversionError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {output} and {card_path(output)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,12 +1,11 @@
 """Convert any Caffe or MatConvNet model: foreign files -> neutral Graph -> Keras model -> ``.keras`` file."""
 
 import logging
-import os
 import pathlib
-import tempfile
 
 from converters.errors import ConversionError
 from keras_zoo.builder import build_model
+from keras_zoo.files import atomic_output
 from keras_zoo.preprocessing import Preprocessing
 
 log = logging.getLogger(__name__)
@@ -40,19 +39,12 @@ def from_matconvnet(path, *, input_shape=None, normalize=False, name=None):
 def save_model(model, output):
     """Write ``model`` to ``output`` (.keras, or .weights.h5) atomically: a temporary name, then a rename."""
     output = pathlib.Path(output)
-    suffix = ".weights.h5" if output.name.endswith(".weights.h5") else output.suffix or ".keras"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=suffix, dir=output.parent)
-    os.close(fd)
-    try:
-        if suffix == ".weights.h5":
+    weights_only = output.name.endswith(".weights.h5")
+    with atomic_output(output, suffix=".weights.h5" if weights_only else ".keras") as tmp:
+        if weights_only:
             model.save_weights(tmp, overwrite=True)
         else:
             model.save(tmp, overwrite=True)
-        os.replace(tmp, output)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
     log.info("wrote %s (%.1f MB)", output, output.stat().st_size / 1e6)
     return output
 

@@ -140,10 +140,10 @@ def model_svg(model, title=None):
 
 def write_svg(model, path, title=None):
     """Write :func:`model_svg` to ``path`` atomically; returns the path."""
-    from keras_zoo.weights import _atomic_output
+    from keras_zoo.files import atomic_output
 
     path = pathlib.Path(path)
-    with _atomic_output(path) as tmp:
+    with atomic_output(path) as tmp:
         tmp.write_text(model_svg(model, title), encoding="utf-8")
     return path
 

@@ -294,7 +294,7 @@ class Pool2D(keras.layers.Layer):
             # pad after the input so that `count` valid windows fit (an upper bound when the size is unknown)
             tail = (count - 1) * stride + kernel - size - before if _is_static(count) else after + stride - 1
             axes.append((size, count, kernel, stride, before, after, max(tail, 0)))
-        (height, rows, *_, pad_bottom), (width, cols, *_, pad_right) = axes
+        (_, rows, *_, pad_bottom), (_, cols, *_, pad_right) = axes
         fill = float("-inf") if self.method == "max" else 0.0
         x = _pad_hw(x, self.pads[0], pad_bottom, self.pads[2], pad_right, fill)
         if self.method == "max":

@@ -58,10 +58,10 @@ def read_label_png(path):
 
 def _save_atomically(image, path):
     """Save a PIL image as PNG under a temporary name, then rename: no half-written file on failure."""
-    from keras_zoo.weights import _atomic_output
+    from keras_zoo.files import atomic_output
 
     path = pathlib.Path(path)
-    with _atomic_output(path) as tmp:
+    with atomic_output(path) as tmp:
         image.save(tmp, format="PNG")
     return path
 

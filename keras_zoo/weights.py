@@ -20,7 +20,6 @@ import logging
 import os
 import pathlib
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -29,6 +28,7 @@ import urllib.request
 import numpy as np
 
 from converters.errors import ConversionError
+from keras_zoo.files import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +72,6 @@ def _locked(path):
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
-
-@contextlib.contextmanager
-def _atomic_output(path):
-    """Yield a temporary name next to ``path``; rename it into place only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield pathlib.Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        pathlib.Path(tmp).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -291,7 +279,7 @@ def save_by_name(model, path, names=None, meta=None):
     """Write the weights of ``model``'s layers (those in ``names``, default all) to ``path`` by layer name."""
     import h5py
 
-    with _atomic_output(pathlib.Path(path)) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_output(pathlib.Path(path)) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["format"] = CACHE_FORMAT
         layers = f.create_group("layers")
         for layer in model.layers:
@@ -402,7 +390,7 @@ def _mean_cache(source):
 
 def save_mean(source, mean):
     """Cache the mean ((C,) or (C, H, W), the network's channel order) of a source whose mean is 'meta'."""
-    with _atomic_output(_mean_cache(source)) as tmp:
+    with atomic_output(_mean_cache(source)) as tmp:
         with open(tmp, "wb") as handle:
             np.save(handle, np.asarray(mean, dtype=np.float32))
 

@@ -70,16 +70,8 @@ WEIGHTED_OPS = ("conv", "deconv", "dense", "prelu", "batchnorm", "scale", "bias"
 
 
 def deploy_graph(prototxt, *, input_shape=None):
-    """The weightless graph of ``prototxt``, with ``use_bias`` on Scale nodes (from ``bias_term``)."""
-    from converters.caffe import _parse_prototxt  # temporary: until the reader records bias_term
-
-    graph = read_caffe(prototxt, input_shape=input_shape)
-    net = _parse_prototxt(prototxt)
-    bias_terms = {layer.name: layer.scale_param.bias_term for layer in net.layer if layer.type == "Scale"}
-    for node in graph.nodes:
-        if node.op == "scale" and "use_bias" not in node.attrs:
-            node.attrs["use_bias"] = bool(bias_terms.get(node.name, False))
-    return graph
+    """The weightless graph of ``prototxt``."""
+    return read_caffe(prototxt, input_shape=input_shape)
 
 
 def write_random_caffemodel(graph, model, path, *, seed=0):

@@ -155,10 +155,8 @@ GENERATED = [
     case("squeezenet_1.1", "squeezenet/v1.1/deploy.prototxt", None, None),
     case("mobilenet_v1", "other_archs/mobilenet_v1_deploy.prototxt", None, None),
     case("mobilenet_v2", "other_archs/mobilenet_v2_deploy.prototxt", (160, 160), None),
-    case("densenet121", "other_archs/DenseNet_121.prototxt", (160, 160), lambda s, d: thinned(s, d, 2),
-         marks=pytest.mark.xfail(strict=True, reason=(
-             "pool1 has the Caffe fork's 'ceil_mode: false' (floor rounding); converters/caffe.py does not "
-             "read it yet and uses Caffe's ceil rule, OpenCV honours it"))),
+    # pool1 has a Caffe fork's `ceil_mode: false` (floor rounding), which OpenCV honours too
+    case("densenet121", "other_archs/DenseNet_121.prototxt", (160, 160), lambda s, d: thinned(s, d, 2)),
     case("places_alexnet", "places365/deploy_alexnet_places365.prototxt", (99, 99), None),
     case("places_vgg16", "places365/deploy_vgg16_places365.prototxt", (64, 64), wide_layers_thinned),
     case("places_googlenet", "places365/deploy_googlenet_places365.prototxt", None, lambda s, d: thinned(s, d, 4)),

@@ -598,6 +598,18 @@ def test_pooling_attrs(tmp_path):
     assert g["global"] is True and g["kernel"] == (3, 2)
 
 
+def test_fork_ceil_mode_false_means_floor_rounding(tmp_path):
+    prototxt, _ = write_net(tmp_path, """
+        input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8
+        layer { name: "p" type: "Pooling" bottom: "data" top: "p"
+                pooling_param { pool: MAX kernel_size: 3 stride: 2 ceil_mode: false } }
+        layer { name: "q" type: "Pooling" bottom: "p" top: "q"
+                pooling_param { pool: MAX kernel_size: 2 stride: 2 ceil_mode: true } }""")
+    graph = read_caffe(prototxt)
+    assert graph.node("p").attrs["rounding"] == "floor"
+    assert graph.node("q").attrs["rounding"] == "ceil"
+
+
 def test_phase_rules_and_stages(tmp_path):
     prototxt, _ = write_net(tmp_path, """
         state { stage: "deploy" }

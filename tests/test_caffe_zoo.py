@@ -10,7 +10,7 @@ import pytest
 
 from converters.errors import ConversionError
 from keras_zoo import caffe_zoo
-from tests.helpers import assert_close_rel, fixture_path
+from tests.helpers import ROOT, assert_close_rel, fixture_path
 from tests.http_server import serve
 
 # what the fixture readmes' front matter says (read off the files)
@@ -182,6 +182,16 @@ def test_directory_problems(tmp_path):
         caffe_zoo.read_caffe_zoo(tmp_path)
 
 
+def convert_caffe_main():
+    """`main` of tools/convert_caffe.py, the command behind `--zoo-dir`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("convert_caffe", ROOT / "tools" / "convert_caffe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
 def test_convert_command_writes_model_and_card(tmp_path, capsys):
     import keras
 
@@ -189,14 +199,15 @@ def test_convert_command_writes_model_and_card(tmp_path, capsys):
     directory = lenet_zoo(tmp_path, "http://127.0.0.1:9/unused.caffemodel", sha1_of(weights))
     shutil.copy(weights, directory / "lenet_iter_10000.caffemodel")
     output = tmp_path / "out" / "lenet.keras"
-    assert caffe_zoo.main([str(directory), "-o", str(output), "--quiet"]) == 0
+    main = convert_caffe_main()
+    assert main(["--zoo-dir", str(directory), "-o", str(output)]) == 0
     assert "lenet.card.json" in capsys.readouterr().out
     card = json.loads((tmp_path / "out" / "lenet.card.json").read_text())
     assert card["license"] == "MIT" and card["provenance"]["gist_id"] is None
     digits = np.random.default_rng(3).uniform(0, 1, (1, 28, 28, 1)).astype(np.float32)
     assert_close_rel(keras.saving.load_model(output).predict(digits, verbose=0), opencv_lenet(digits))
-    assert caffe_zoo.main([str(tmp_path / "absent")]) == 1
-    assert capsys.readouterr().err.startswith("error: ")
+    assert main(["--zoo-dir", str(tmp_path / "absent")]) == 1
+    assert capsys.readouterr().err.splitlines()[-1].startswith("error: ")
 
 
 def test_readme_file_names_cannot_leave_the_directory(tmp_path):

@@ -18,7 +18,6 @@ from tests.helpers import assert_close_rel, fixture_path
 CASES = [
     # builder, deploy prototxt, input (H, W), scores layer (before the softmax)
     ("CaffeNet", "bvlc/bvlc_reference_caffenet/deploy.prototxt", (227, 227), "fc8"),
-    ("RCNNILSVRC13", "bvlc/bvlc_reference_rcnn_ilsvrc13/deploy.prototxt", (227, 227), "fc-rcnn"),
     ("GoogLeNet", "bvlc/bvlc_googlenet/deploy.prototxt", (224, 224), "loss3/classifier"),
     ("ResNet50", "resnet/ResNet-50-deploy.prototxt", (224, 224), "fc1000"),
     ("VGGM2048", "vgg_cnn/VGG_CNN_M_2048_deploy_TDD.prototxt", (224, 224), "fc8"),
@@ -124,7 +123,7 @@ def test_builder_reproduces_caffe(builder, prototxt, size, scores, tmp_path):
     raw = make(weights=str(caffemodel), include_preprocessing=False, classifier_activation=None)
     assert raw.input_shape == (None, None, None, 3) if fully_convolutional else (None, *size, 3)
     y_scores = _nchw(raw(x))
-    with_softmax = not fully_convolutional and builder != "RCNNILSVRC13"
+    with_softmax = not fully_convolutional
     references = _opencv(opencv_prototxt, caffemodel, x, [scores, "prob"] if with_softmax else [scores])
     assert_close_rel(y_scores, references[0], tol=1e-4, what=f"{builder} {scores}")
     if with_softmax:
@@ -222,7 +221,8 @@ def _simplenn_vgg_m_2048(blobs):
 
 def test_matconvnet_file_gives_the_caffemodel_outputs(tmp_path):
     """The same VGG_CNN_M_2048 weights as a MatConvNet .mat and as a .caffemodel load into ``VGGM2048`` with
-    the same outputs (the .mat is the card's default source format)."""
+    the same outputs (the .mat is the card's default source format); with preprocessing, the model takes RGB
+    and subtracts the .mat's own average (the card's ``mean: 'meta'``)."""
     from tests.mat_writer import write_mat
 
     prototxt, _ = _prototxts("vgg_cnn/VGG_CNN_M_2048_deploy_TDD.prototxt", tmp_path)
@@ -230,10 +230,14 @@ def test_matconvnet_file_gives_the_caffemodel_outputs(tmp_path):
     caffemodel = write_full_caffemodel(prototxt, tmp_path / "random.caffemodel", blobs=blobs)
     mat = tmp_path / "imagenet-vgg-m-2048.mat"
     write_mat(mat, _simplenn_vgg_m_2048(blobs))
-    x = np.random.default_rng(4).uniform(-120, 120, (1, 224, 224, 3)).astype(np.float32)
+    rgb = np.random.default_rng(4).uniform(0, 255, (1, 224, 224, 3)).astype(np.float32)
+    x = rgb - np.array([123.0, 117.0, 104.0], np.float32)  # the file's meta.normalization.averageImage
     from_mat = keras_zoo.VGGM2048(weights=str(mat), include_preprocessing=False, classifier_activation=None)
     y_mat = _nchw(from_mat(x))
     del from_mat
     from_caffe_file = keras_zoo.VGGM2048(weights=str(caffemodel), include_preprocessing=False,
                                          classifier_activation=None)
     assert_close_rel(y_mat, _nchw(from_caffe_file(x)), tol=1e-5, what="VGGM2048 .mat against .caffemodel")
+    del from_caffe_file
+    with_preprocessing = keras_zoo.VGGM2048(weights=str(mat), classifier_activation=None)
+    assert_close_rel(_nchw(with_preprocessing(rgb)), y_mat, tol=1e-5, what="VGGM2048 .mat from RGB")

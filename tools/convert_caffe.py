@@ -5,6 +5,11 @@
     python tools/convert_caffe.py deploy.prototxt net.caffemodel -o net_rgb.keras --rgb \\
         --mean-file imagenet_mean.binaryproto --input-shape 227,227
     python tools/convert_caffe.py fcn8s.prototxt fcn8s.caffemodel -o fcn8s.keras --mean 104.007,116.669,122.679
+    python tools/convert_caffe.py --zoo-dir models/bvlc_googlenet -o googlenet.keras
+
+--zoo-dir opens a Caffe Model Zoo directory (readme.md with YAML front matter + deploy.prototxt): the
+caffemodel is taken from the directory or downloaded from its caffemodel_url, SHA1-verified and converted; the
+readme's card (license, citation, provenance) is written beside the model as NAME.card.json.
 
 Without preprocessing options the model takes exactly what the Caffe net took, as NHWC (BGR for the usual
 ImageNet nets). --mean/--mean-file/--scale put Caffe's preprocessing ((x - mean) * scale) inside the model;
@@ -21,15 +26,7 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from converters.errors import ConversionError  # noqa: E402
-from convert_matconvnet import parse_shape  # noqa: E402  (tools/ is this script's directory)
-
-
-def parse_values(text):
-    """'104,117,123' -> a list of floats."""
-    try:
-        return [float(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+from keras_zoo.cli import parse_shape, parse_values  # noqa: E402
 
 
 def preprocessing_of(options):
@@ -45,9 +42,14 @@ def preprocessing_of(options):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="tools/convert_caffe.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("prototxt", help="the net definition (deploy .prototxt; V0, V1 and V2 formats)")
-    parser.add_argument("caffemodel", help="the trained weights (.caffemodel)")
-    parser.add_argument("-o", "--output", required=True, help="the .keras (or .weights.h5) file to write")
+    parser.add_argument("prototxt", nargs="?", help="the net definition (deploy .prototxt; V0, V1 and V2 formats)")
+    parser.add_argument("caffemodel", nargs="?", help="the trained weights (.caffemodel)")
+    parser.add_argument("--zoo-dir", metavar="DIR",
+                        help="a Caffe Model Zoo directory instead of PROTOTXT and CAFFEMODEL")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="with --zoo-dir: where a downloaded caffemodel goes (default: the weights cache)")
+    parser.add_argument("-o", "--output", help="the .keras (or .weights.h5) file to write "
+                                               "(with --zoo-dir, default DIRNAME.keras)")
     parser.add_argument("--input-shape", type=parse_shape, metavar="H,W",
                         help="input size (default: the prototxt's; needed for train/val nets)")
     means = parser.add_mutually_exclusive_group()
@@ -61,12 +63,24 @@ def main(argv=None):
     parser.add_argument("--name", help="the Keras model's name (default: the net's name)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
     options = parser.parse_args(argv)
+    if options.zoo_dir and (options.prototxt or options.caffemodel):
+        parser.error("give either --zoo-dir or PROTOTXT and CAFFEMODEL, not both")
+    if not options.zoo_dir and not (options.prototxt and options.caffemodel and options.output):
+        parser.error("PROTOTXT, CAFFEMODEL and -o/--output are required (or --zoo-dir DIR)")
     logging.basicConfig(level=logging.INFO if options.verbose else logging.WARNING, format="%(message)s")
-    output = pathlib.Path(options.output)
     try:
+        preprocessing = preprocessing_of(options)
+        if options.zoo_dir:
+            from keras_zoo.caffe_zoo import card_path, convert_caffe_zoo
+
+            print(f"opening the model-zoo directory {options.zoo_dir} ...", file=sys.stderr)
+            output = convert_caffe_zoo(options.zoo_dir, options.output, cache_dir=options.cache_dir,
+                                       input_shape=options.input_shape, preprocessing=preprocessing)
+            print(f"wrote {output} and {card_path(output)}")
+            return 0
         from keras_zoo.convert import from_caffe, save_model
 
-        preprocessing = preprocessing_of(options)
+        output = pathlib.Path(options.output)
         print(f"reading {options.prototxt} and {options.caffemodel} ...", file=sys.stderr)
         model = from_caffe(options.prototxt, options.caffemodel, input_shape=options.input_shape,
                            preprocessing=preprocessing, name=options.name)

@@ -19,17 +19,7 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from converters.errors import ConversionError  # noqa: E402
-
-
-def parse_shape(text):
-    """'H,W' or 'C,H,W' -> a tuple of ints."""
-    try:
-        values = tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected H,W or C,H,W, got {text!r}") from None
-    if len(values) not in (2, 3) or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected H,W or C,H,W of positive integers, got {text!r}")
-    return values
+from keras_zoo.cli import parse_shape  # noqa: E402
 
 
 def main(argv=None):

@@ -3,6 +3,11 @@ names (so that every weight source maps by name) and built by :func:`keras_zoo.b
 
     >>> model = keras_zoo.models.VGG16(weights="imagenet")            # RGB 0..255 in, probabilities out
     >>> scores = keras_zoo.models.FCN8s(weights=None)(images)         # (N, H, W, 21) for any H, W
+    >>> faces = keras_zoo.models.VGGFaceDescriptor()(crops)           # (N, 4096), unit length
+
+Family modules (``vgg``, ``vgg_cnn``, ``alexnet``, ``googlenet``, ``resnet``, ``fcn``) also have
+``preprocess_input(x, model=..., weights='imagenet')`` and ``decode_predictions(preds, top=5, model=...)``
+for models built with ``include_preprocessing=False``; ``*_graph`` functions give the architectures as graphs.
 """
 
 from keras_zoo.models.alexnet import AlexNet, CaffeNet, RCNNILSVRC13, alexnet_graph

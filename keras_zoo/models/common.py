@@ -22,7 +22,7 @@ from keras_zoo import imagenet_utils
 from keras_zoo.builder import build_model, keras_name
 from keras_zoo.preprocessing import Preprocessing
 from keras_zoo.registry import get_card, get_source
-from keras_zoo.weights import convert_source, load_weights, resolve_mean
+from keras_zoo.weights import convert_source, load_weights, read_graph, resolve_mean
 
 log = logging.getLogger(__name__)
 
@@ -126,19 +126,22 @@ def input_size(arch, default_hw, input_shape, input_tensor, include_top, weights
 def input_preprocessing(card, source, to_load):
     """The :class:`~keras_zoo.preprocessing.Preprocessing` of ``source`` with its mean resolved.
 
-    A named source is fetched and converted first (its mean file or average image comes with it); without
-    weights, or for a weights file, a mean that is not cached yet is left out (with a warning) rather than
-    downloaded.
+    A named source is fetched and converted first (its mean file or average image comes with it); a MatConvNet
+    file given by path brings its own ``meta.normalization`` average; other means of a file's source are
+    fetched. Without weights, a mean that is not cached yet is left out (with a warning), not downloaded.
     """
-    named = to_load is not None and not _is_path(to_load)
-    if named:
+    spec = source["preprocessing"]
+    if to_load is not None and not _is_path(to_load):
         convert_source(card, source)
-    mean = resolve_mean(source, allow_fetch=named)
-    if mean is None and source["preprocessing"]["mean"] is not None:
-        log.warning("%s: the mean of weight source %r is not cached yet; the model's preprocessing subtracts "
-                    "no mean (load the weights by name, e.g. weights=%r, to get it)", card["name"],
-                    source["name"], source["name"])
-    return Preprocessing.from_card({**source["preprocessing"], "mean": mean})
+    if to_load is not None and _is_path(to_load) and spec["mean"] == "meta":
+        mean = ((read_graph(to_load).meta.get("normalization") or {}).get("mean")
+                if str(to_load).lower().endswith(".mat") else None)
+    else:
+        mean = resolve_mean(source, allow_fetch=to_load is not None)
+    if mean is None and spec["mean"] is not None:
+        log.warning("%s: the mean of weight source %r is not available (not cached, or not in the file); the "
+                    "model's preprocessing subtracts no mean", card["name"], source["name"])
+    return Preprocessing.from_card({**spec, "mean": mean})
 
 
 def initialize_kernels(model, layer_names=None, seed=None):
