@@ -228,6 +228,10 @@ _MESSAGES = {
     ], {"PoolMethod": {"MAX": 0, "AVE": 1, "STOCHASTIC": 2}}),
 }
 
+# Repeated numbers Caffe declares [packed = true], so that messages serialised with this schema match Caffe's.
+_PACKED = {("BlobShape", "dim"), ("BlobProto", "data"), ("BlobProto", "diff"), ("BlobProto", "double_data"),
+           ("BlobProto", "double_diff")}
+
 _FDP = descriptor_pb2.FieldDescriptorProto
 _SCALARS = {
     "float": _FDP.TYPE_FLOAT, "double": _FDP.TYPE_DOUBLE, "int32": _FDP.TYPE_INT32,
@@ -275,6 +279,8 @@ def _file_descriptor():
                 field.type = _SCALARS[type_code]
             if default:
                 field.default_value = _default_text(default[0])
+            if (message_name, name) in _PACKED:
+                field.options.packed = True
     return file_proto
 
 

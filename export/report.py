@@ -6,12 +6,12 @@ import logging
 import os
 import pathlib
 import statistics
-import tempfile
 import time
 
 import numpy as np
 
 from export.common import ExportError
+from keras_zoo.files import atomic_output
 
 
 log = logging.getLogger(__name__)
@@ -111,11 +111,8 @@ class ParityReport:
     def write_json(self, path):
         """Write the report atomically."""
         path = pathlib.Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w") as stream:
-            json.dump(self.to_dict(), stream, indent=2)
-        os.replace(tmp, path)
+        with atomic_output(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2))
         return path
 
     def table(self):

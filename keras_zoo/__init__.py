@@ -25,7 +25,7 @@ _EXPORTS = {
     "keras_zoo.models": [
         "VGG16", "VGG19", "VGGF", "VGGM", "VGGS", "VGGM128", "VGGM1024", "VGGM2048", "VGGFace", "AlexNet",
         "CaffeNet", "RCNNILSVRC13", "GoogLeNet", "ResNet50", "ResNet101", "ResNet152", "FCN32s", "FCN16s",
-        "FCN8s",
+        "FCN8s", "VGGFaceDescriptor",
     ],
     "keras_zoo.caffe_zoo": ["from_caffe_zoo"],
 }

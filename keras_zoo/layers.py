@@ -73,6 +73,15 @@ def _pad_hw(x, top, bottom, left, right, value=0.0):
     return ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], constant_values=value)
 
 
+def _pad_below_max(x, top, bottom, left, right):
+    """Pad for max pooling with the tensor's own minimum, not -inf: exact (every pooling window holds a real
+    cell) and it keeps the tensor's range finite, which int8 quantization needs."""
+    if not any((top, bottom, left, right)):
+        return x
+    border = _pad_hw(ops.zeros_like(x), top, bottom, left, right, 1.0)
+    return _pad_hw(x, top, bottom, left, right) + border * ops.min(x)
+
+
 def _dilate_kernel(kernel, dilation):
     """Insert ``d - 1`` zeros between the taps of an HW.. kernel (exact, for ops without native dilation)."""
     dh, dw = dilation
@@ -295,8 +304,8 @@ class Pool2D(keras.layers.Layer):
             tail = (count - 1) * stride + kernel - size - before if _is_static(count) else after + stride - 1
             axes.append((size, count, kernel, stride, before, after, max(tail, 0)))
         (_, rows, *_, pad_bottom), (_, cols, *_, pad_right) = axes
-        fill = float("-inf") if self.method == "max" else 0.0
-        x = _pad_hw(x, self.pads[0], pad_bottom, self.pads[2], pad_right, fill)
+        pads = (self.pads[0], pad_bottom, self.pads[2], pad_right)
+        x = _pad_below_max(x, *pads) if self.method == "max" else _pad_hw(x, *pads)
         if self.method == "max":
             y = ops.max_pool(x, self.pool_size, self.strides, padding="valid")
         else:
@@ -692,8 +701,8 @@ class Preprocess(keras.layers.Layer):
                                               initializer="zeros", trainable=False)
 
     def call(self, x):
-        if self.flip_channels:
-            x = ops.flip(x, axis=-1)
+        if self.flip_channels:  # a gather rather than a reversal: TFLite's int8 quantizer scales it right
+            x = ops.take(x, list(range(x.shape[-1] - 1, -1, -1)), axis=-1)
         if self.mean_values is not None:
             x = x - ops.convert_to_tensor(np.asarray(self.mean_values, dtype=np.float32), dtype=x.dtype)
         if self.mean_image_shape is not None:

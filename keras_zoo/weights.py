@@ -375,7 +375,7 @@ def convert_source(card, source, *, progress=True):
         original = fetch(source, progress=progress)
         graph = read_graph(original, source["format"])
         log.info("converting %s for %s (once; cached as %s)", original.name, card["name"], path)
-        reference = registry.get_model(card["name"], weights=None)
+        reference = registry.get_model(card["name"], weights=None, include_preprocessing=False)
         names = _port(reference, graph, source.get("rename"))
         meta = _graph_meta(graph)
         save_by_name(reference, path, names, meta=meta)

@@ -339,10 +339,6 @@ def test_commands_help_and_errors(command, capsys, tmp_path):
     assert "absent.keras" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "full int8 breaks on Caffe nets until keras_zoo.layers fixes two layers: Pool2D pads max pooling with -inf "
-    "(the PADV2 tensor gets an infinite int8 range) and Preprocess flips channels (REVERSE_V2) before "
-    "subtracting the mean, which TFLite's int8 quantizer mis-scales; with both fixed this passes (94%)"))
 def test_tflite_full_int8_of_cifar10_full_agrees_on_real_photos():
     """CIFAR-10 full (real weights; ceil-mode max and average pooling, LRN within channels), BGR + mean."""
     from keras_zoo.convert import from_caffe

@@ -271,7 +271,7 @@ def lenet_card(tmp_path, monkeypatch):
     builds = tmp_path / "builds.log"
     builds.touch()
 
-    def build(name, weights=None):
+    def build(name, weights=None, include_preprocessing=True):
         with open(builds, "a") as log:
             log.write(name + "\n")
         return builder.build_model(caffe.read_caffe(prototxt))

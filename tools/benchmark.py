@@ -4,6 +4,8 @@
    ``keras.applications.VGG16(weights=<local .h5>)``; target <= 1.2.
 2. Inference speed: images/s of ``keras_zoo.ResNet50`` over ``keras.applications.ResNet50`` at batch 1 and 16;
    target >= 1.0.
+3. Exported artifacts: images/s of the Keras model, the SavedModel, ONNX Runtime and TFLite fp32/fp16/int8 for
+   a few zoo models, side by side with their ratio to Keras (the seed's speed table; ``export.bench``).
 
 Without the original weights here (no converted cache, no keras.applications .h5), both sides load a file
 of the same size written from untrained weights: the timings measure the loading path, not the values.
@@ -134,6 +136,10 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--skip-load", action="store_true", help="only the inference speed")
     parser.add_argument("--skip-speed", action="store_true", help="only the cached-load time")
+    parser.add_argument("--export-models", nargs="*", default=["googlenet", "resnet-50"],
+                        help="zoo models for the export table (none: skip it)")
+    parser.add_argument("--export-weights", default="none",
+                        help="weights of the export table's models (default none: random, speed only)")
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
@@ -146,6 +152,11 @@ def main(argv=None):
             for batch, (zoo, reference) in speeds(options.batches, options.seconds).items():
                 print(f"ResNet50 batch {batch:>2}: keras_zoo {zoo:.1f} images/s, keras.applications "
                       f"{reference:.1f} images/s, ratio {zoo / reference:.2f} (target >= 1.0)")
+        if options.export_models:
+            from export.bench import export_benchmark, format_table
+
+            rows = export_benchmark(options.export_models, weights=options.export_weights)
+            print(format_table(rows))
     except Exception as error:  # a command: one clear line, non-zero exit
         print(f"benchmark failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
