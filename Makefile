@@ -15,7 +15,7 @@ $(VENV)/.installed: setup.py
 venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(PY) -m keras_zoo demo
+	$(PY) -m keras_zoo demo --export out/demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider tests

@@ -89,8 +89,8 @@ def classify(model, photos, source, task, top=5):
 
 
 def export_and_verify(model, photos, source, directory):
-    """EXPORT CALL POINT: export the model with the ``export`` package (where installed) and verify each
-    export against Keras on the photos; False when an export failed its parity check."""
+    """Export the model (SavedModel, TFLite) and verify each export against Keras on the photos; False when an
+    export failed its parity check."""
     import pathlib
 
     from keras_zoo.imagenet_utils import prepare_image
