@@ -48,7 +48,6 @@ setup(
     entry_points={"console_scripts": ["keras-zoo=keras_zoo.__main__:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
-        "License :: OSI Approved :: BSD License",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ],
 )

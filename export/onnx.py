@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 DEFAULT_OPSET = 17
 INPUT_NAME = "images"
 BATCH_DIM = "batch"
+WEIGHT_PREFIX = "keras_weight_"  # graph inputs standing for the weights during conversion
 # where int8 QDQ pairs go (TensorRT fuses them into int8 kernels); other operators stay in float
 QUANTIZED_OPS = ["Conv", "ConvTranspose", "MatMul", "Gemm"]
 
@@ -46,24 +47,35 @@ def output_names(model):
 
 def convert_onnx(model, *, batch=None, opset=DEFAULT_OPSET):
     """An ``onnx.ModelProto`` of ``model``: input ``images`` (batch dimension ``batch`` when None), outputs
-    named as the Keras outputs; raises ExportError when an operator is one TensorRT cannot parse."""
+    named as the Keras outputs; raises ExportError when an operator is one TensorRT cannot parse.
+
+    tf2onnx copies weight constants many times over (gigabytes for one VGG fully connected layer), so the
+    graph is converted with the weights as extra graph inputs (``model.stateless_call``) and the real
+    values are bound afterwards as initializers, with the weight-only operators (kernel transposes,
+    reshapes) folded in NumPy: the same graph, the exact weights, each held about twice at most.
+    """
     import tensorflow as tf
     import tf2onnx
 
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     shape = (batch, *model.inputs[0].shape[1:])
+    variables = [*model.trainable_variables, *model.non_trainable_variables]
+    names = [f"{WEIGHT_PREFIX}{index}" for index in range(len(variables))]
+    trainable = len(model.trainable_variables)
 
-    def serve(images):
-        outputs = model(images, training=False)
+    def serve(images, *weights):
+        outputs, _ = model.stateless_call(list(weights[:trainable]), list(weights[trainable:]), images,
+                                          training=False)
         return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
-    function = tf.function(serve)
+    signature = [tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)]
+    signature += [tf.TensorSpec(v.shape, v.dtype, name=name) for v, name in zip(variables, names)]
     try:
-        proto, _ = tf2onnx.convert.from_function(
-            function, input_signature=[tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)], opset=opset)
+        proto, _ = tf2onnx.convert.from_function(tf.function(serve), input_signature=signature, opset=opset)
     except Exception as error:  # tf2onnx raises many kinds; one line names the failure
         raise common.ExportError(f"{model.name}: ONNX conversion failed: {type(error).__name__}: "
                                  f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}") from None
+    bind_weights(proto, {name: np.asarray(v) for name, v in zip(names, variables)})
     _rename_outputs(proto, output_names(model))
     if batch is None:
         proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
@@ -74,6 +86,48 @@ def convert_onnx(model, *, batch=None, opset=DEFAULT_OPSET):
         raise common.ExportError(f"{model.name}: the ONNX graph has operators TensorRT cannot parse: "
                                  f"{', '.join(unsupported)}")
     return proto
+
+
+def bind_weights(proto, weights):
+    """Turn the graph inputs named in ``weights`` (name -> array) into initializers, in place, folding
+    every node computed from weights and constants alone (evaluated with ONNX's reference runtime)."""
+    from onnx import numpy_helper
+
+    graph = proto.graph
+    constants = {init.name: init for init in graph.initializer}
+    values = dict(weights)  # arrays of the weights and of what is folded from them
+    kept = []
+    for node in graph.node:
+        inputs = [name for name in node.input if name]
+        if inputs and any(name in values for name in inputs) and all(
+                name in values or name in constants for name in inputs):
+            arrays = {name: values[name] if name in values else numpy_helper.to_array(constants[name])
+                      for name in inputs}
+            values.update(zip(node.output, _evaluate(node, arrays, proto.opset_import)))
+        else:
+            kept.append(node)
+    del graph.node[:]
+    graph.node.extend(kept)
+    used = {name for node in kept for name in node.input} | {value.name for value in graph.output}
+    inputs = [value for value in graph.input if value.name not in weights]
+    del graph.input[:]
+    graph.input.extend(inputs)
+    initializers = [init for init in graph.initializer if init.name in used]
+    initializers += [numpy_helper.from_array(np.asarray(values.pop(name)), name) for name in sorted(used & set(values))]
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
+
+
+def _evaluate(node, arrays, opset_import):
+    """The outputs of one ONNX node on NumPy arrays."""
+    from onnx import helper, reference
+
+    graph = helper.make_graph(
+        [node], "fold",
+        [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(array.dtype), array.shape)
+         for name, array in arrays.items()],
+        [helper.make_empty_tensor_value_info(name) for name in node.output])
+    return reference.ReferenceEvaluator(helper.make_model(graph, opset_imports=list(opset_import))).run(None, arrays)
 
 
 def _rename_outputs(proto, names):

@@ -27,6 +27,12 @@ A card is a dict:
     ``classes``       label-set id (see :data:`LABEL_SETS`): 'imagenet-caffe', 'imagenet-vgg',
                       'ilsvrc13-det', 'voc21', 'vggface2622'
     ``rename``        original layer name -> the builder's layer name, where they differ
+    ``unused``        layers of the original file the builder has no counterpart for (not loaded), e.g.
+                      the auxiliary classifiers of a training net
+    ``batchnorm_scale`` ``[batch-norm prefix, scale prefix]`` where the file merges Caffe's BatchNorm +
+                      Scale into one batch norm (MatConvNet's import does): its gamma/beta go to the
+                      builder's Scale layer named with the second prefix (``bn2a_branch1`` ->
+                      ``scale2a_branch1``); None otherwise
     ``metrics``       what the source's publisher reported (top-1/top-5 error %, images/s, mean IoU...)
     ``notes``         anything a user must know about this file
 
@@ -109,9 +115,10 @@ def _preprocessing(channel_order, mean, input_size, resize=256, crop="center", i
 
 
 def _source(name, filename, url, fmt, preprocessing, classes, default=False, metrics=None, notes="",
-            rename=None, **checksum):
+            rename=None, unused=(), batchnorm_scale=None, **checksum):
     source = {"name": name, "url": url, "filename": filename, "format": fmt, "default": default,
               "preprocessing": preprocessing, "classes": classes, "rename": dict(rename or {}),
+              "unused": list(unused), "batchnorm_scale": list(batchnorm_scale) if batchnorm_scale else None,
               "metrics": dict(metrics or {}), "notes": notes}
     source.update(checksum)
     return source
@@ -150,7 +157,8 @@ FCN_MEAN_RGB = [122.67891434, 116.66876762, 104.00698793]
 VGG_FACE_MEAN_RGB = [129.1863, 104.7624, 93.5940]
 BVLC_LICENSE = "unrestricted (BAIR model license)"
 IMAGENET_TRAINED_NOTE = ("trained by MatConvNet (beta17) with batch normalization, then deployed with batch "
-                         "normalization folded; classes in the devkit order")
+                         "normalization folded; classes in the devkit order. Not verified against the "
+                         "builder: its layer names and architecture details (padding, LRN) are not established")
 
 
 def _bgr(rgb):
@@ -164,7 +172,8 @@ def _vgg_vd(depth, md5, metrics):
                     notes="the VGG team's gist publishes no checksum: the download cannot be verified")
     mcn = _matconvnet("matconvnet", f"imagenet-vgg-verydeep-{depth}.mat", md5,
                       _preprocessing("RGB", VGG_VD_MEAN_RGB, (224, 224)), "imagenet-caffe", metrics=metrics,
-                      notes="MatConvNet's import of the VGG team's caffemodel")
+                      notes="MatConvNet's import of the VGG team's caffemodel (SimpleNN; Caffe's layer names, "
+                            "first convolution flipped to RGB, fully connected layers as filter banks)")
     return [caffe, mcn]
 
 
@@ -173,7 +182,9 @@ def _vgg_devil(suffix, md5, metrics, classes="imagenet-vgg", trained=None):
     sources = [_matconvnet("matconvnet", f"imagenet-vgg-{suffix}.mat", md5,
                            _preprocessing("RGB", "meta", (224, 224)), classes, default=True, metrics=metrics,
                            notes="MatConvNet's import of the VGG team's deepeval model (the original files use "
-                                 "the VGG Caffe fork's format)")]
+                                 "the VGG Caffe fork's format, already RGB: imported with --color-format=rgb). "
+                                 "Layer names conv1..conv5, fc6..fc8 assumed as in the Caffe releases of "
+                                 "VGG_CNN_*: the deepeval param.prototxt could not be checked")]
     if trained:
         md5_trained, metrics_trained = trained
         sources.append(_matconvnet("matconvnet-trained", f"imagenet-matconvnet-vgg-{suffix}.mat", md5_trained,
@@ -191,7 +202,10 @@ def _resnet(depth, md5, top1, top5, metrics):
                           "ResNet_mean.binaryproto in KERAS_ZOO_MIRROR")
     mcn = _matconvnet("matconvnet", f"imagenet-resnet-{depth}-dag.mat", md5,
                       _preprocessing("RGB", "meta", (224, 224)), "imagenet-caffe", default=True,
-                      metrics=metrics, notes="MatConvNet's import of MSRA's caffemodel (DagNN)")
+                      metrics=metrics, batchnorm_scale=("bn", "scale"),
+                      notes="MatConvNet's import of MSRA's caffemodel (DagNN; Caffe's layer names; each "
+                            "BatchNorm + Scale pair merged into one batch norm named like the BatchNorm, "
+                            "holding mean and sqrt(variance + eps); first convolution flipped to RGB)")
     return [caffe, mcn]
 
 
@@ -205,14 +219,33 @@ def _fcn(stride, md5, voc, tvg=None):
     mcn_pre = _preprocessing("RGB", FCN_MEAN_RGB, (500, 500), resize=None, crop="none")
     sources = [caffe, _matconvnet("matconvnet", f"pascal-fcn{stride}s-dag.mat", md5, mcn_pre, "voc21",
                                   metrics=voc, notes="MatConvNet's import of the earlier (non-'heavy') "
-                                                     f"fcn-{stride}s-pascal.caffemodel")]
+                                                     f"fcn-{stride}s-pascal.caffemodel (DagNN, RGB). Its layer "
+                                                     "names come from the 2015 deploy gists, which could not "
+                                                     "be checked: no rename map yet, loading reports the first "
+                                                     "layer the builder lacks")]
     if tvg:
         md5_tvg, voc_tvg = tvg
         sources.append(_matconvnet("tvg", "pascal-fcn8s-tvg-dag.mat", md5_tvg,
                                    _preprocessing("RGB", "meta", (500, 500), resize=None, crop="none"), "voc21",
                                    metrics=voc_tvg, notes="Torr Vision Group's FCN-8s (the FCN part of "
-                                                          "CRF-RNN, trained with VOC 2012 and COCO)"))
+                                                          "CRF-RNN, trained with VOC 2012 and COCO); its layer "
+                                                          "names are not established (no rename map yet)"))
     return sources
+
+
+# The Princeton GoogLeNet (train_val_googlenet.prototxt, which MatConvNet's import-googlenet.sh converts) names
+# its inception modules icp1..icp9 (= BVLC's 3a..5b) and their convolutions out0 (1x1), reduction1 (3x3
+# reduce), out1 (3x3), reduction2 (5x5 reduce), out2 (5x5), out3 (pool projection).
+PRINCETON_INCEPTION_BRANCHES = {"out0": "1x1", "reduction1": "3x3_reduce", "out1": "3x3",
+                                "reduction2": "5x5_reduce", "out2": "5x5", "out3": "pool_proj"}
+PRINCETON_GOOGLENET_RENAME = {
+    "conv1": "conv1/7x7_s2", "reduction2": "conv2/3x3_reduce", "conv2": "conv2/3x3", "cls3_fc": "loss3/classifier",
+    **{f"icp{index}_{branch}": f"inception_{module}/{bvlc}"
+       for index, module in enumerate(("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b"), start=1)
+       for branch, bvlc in PRINCETON_INCEPTION_BRANCHES.items()},
+}
+# its auxiliary classifiers, kept by the import (only the losses are removed); bvlc_googlenet's deploy net has none
+PRINCETON_GOOGLENET_AUXILIARY = [f"cls{head}_{layer}" for head in (1, 2) for layer in ("reduction", "fc1", "fc2")]
 
 
 def _card(name, builder, aliases, task, paper, license, weights, citation=None):
@@ -316,8 +349,10 @@ CARDS = [
                     mean=[104.0, 117.0, 123.0]),
               _matconvnet("matconvnet", "imagenet-googlenet-dag.mat", "04cd60e8ea6a0d47742206749f624ec8",
                           _preprocessing("RGB", "meta", (224, 224)), "imagenet-caffe",
-                          metrics=_ilsvrc(34.2, 12.9, 501.8),
-                          notes="the Princeton GoogLeNet (other weights and layer names than BVLC's)"),
+                          metrics=_ilsvrc(34.2, 12.9, 501.8), rename=PRINCETON_GOOGLENET_RENAME,
+                          unused=PRINCETON_GOOGLENET_AUXILIARY,
+                          notes="the Princeton GoogLeNet (other weights and layer names than BVLC's; same "
+                                "architecture; its two auxiliary classifiers are not loaded)"),
           ]),
     _card("ResNet50", "ResNet50", ["resnet-50", "resnet50", "resnet-50-dag", "imagenet-resnet-50-dag"],
           "classification", PAPER_RESNET, "MIT (deep-residual-networks repository)",

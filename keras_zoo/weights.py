@@ -13,6 +13,7 @@ and renamed into place, so no reader ever sees half a file.
 """
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import http.client
@@ -28,6 +29,7 @@ import urllib.request
 import numpy as np
 
 from converters.errors import ConversionError
+from converters.graph import Node
 from keras_zoo.files import atomic_output
 
 log = logging.getLogger(__name__)
@@ -266,13 +268,122 @@ def read_graph(path, fmt=None):
     raise ConversionError(f"unknown weights format {fmt!r} (expected .caffemodel or .mat)", path=path)
 
 
-def _port(model, graph, rename):
-    """Assign the graph's weights to ``model`` by layer name; the names of the Keras layers that got weights."""
+def _port(model, graph, source, skip=()):
+    """Assign the graph's weights to ``model`` by layer name, as ``source`` (a card's weight source) says the
+    file's layers map onto the builder's; layers in ``skip`` (builder names) are left alone. Returns the names
+    of the Keras layers that got weights."""
     from keras_zoo.builder import keras_name, port_weights
 
-    rename = rename or {}
-    port_weights(model, graph, rename=rename or None)
-    return {keras_name(rename.get(node.name, node.name)) for node in graph.nodes if node.weights}
+    adapted = to_builder_layers(graph, source or {}, model)
+    adapted.nodes = [node for node in adapted.nodes if node.name not in skip]
+    port_weights(model, adapted)
+    return {keras_name(node.name) for node in adapted.nodes if node.weights}
+
+
+def to_builder_layers(graph, source, model):
+    """A copy of ``graph`` whose weighted nodes carry the builder's layer names and layouts.
+
+    Driven by the weight source's card fields: ``rename`` (file layer -> builder layer), ``unused`` (file
+    layers the builder does not have, e.g. auxiliary classifiers; dropped) and ``batchnorm_scale`` (a
+    ``[batch-norm prefix, scale prefix]`` pair: a batch norm of the file that carries gamma and beta, as
+    MatConvNet's import merges Caffe's BatchNorm + Scale, feeds the builder's BatchNorm ``bnX`` and Scale
+    ``scaleX``). The statistics follow the target layer's form (variance or standard deviation, its epsilon),
+    and a fully connected layer stored as a convolution (or the reverse) is reshaped to the target layer.
+    """
+    from keras_zoo.builder import keras_name
+
+    rename, unused = source.get("rename") or {}, set(source.get("unused") or ())
+    nodes = []
+    for node in graph.nodes:
+        if node.name in unused:
+            log.info("%s: layer '%s' has no counterpart in the builder; not loaded", graph.source, node.name)
+            continue
+        node = dataclasses.replace(node, name=rename.get(node.name, node.name), weights=dict(node.weights))
+        layer = _layer_or_none(model, keras_name(node.name))
+        if layer is None or not node.weights:
+            nodes.append(node)
+        elif node.op == "batchnorm":
+            nodes.extend(_batchnorm_for(node, layer, source.get("batchnorm_scale"), graph))
+        elif node.op in ("conv", "dense"):
+            nodes.append(_fully_connected_for(node, layer, graph))
+        else:
+            nodes.append(node)
+    return dataclasses.replace(graph, nodes=nodes)
+
+
+def _layer_or_none(model, name):
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        return None
+
+
+def _variable_shapes(layer):
+    return {variable.name: tuple(variable.shape) for variable in layer.weights}
+
+
+def _batchnorm_for(node, layer, scale_rule, graph):
+    """The batch-norm node in the form of the Keras ``layer`` (and a Scale node for gamma and beta where the
+    layer has none)."""
+    shapes = _variable_shapes(layer)
+    weights, attrs = node.weights, dict(node.attrs)
+    stat, epsilon = attrs.get("stat", "variance"), float(attrs.get("epsilon", 1e-5))
+    target_stat = getattr(layer, "stat", stat)
+    target_epsilon = float(getattr(layer, "epsilon", epsilon))
+    spread = weights.pop("std" if stat == "std" else "variance", None)
+    same_form = stat == target_stat and (stat == "std" or np.float32(epsilon) == np.float32(target_epsilon))
+    if spread is not None and not same_form:
+        # exact in float64: the layer's sqrt(variance + epsilon) reproduces the file's division by std
+        std = np.asarray(spread, np.float64) if stat == "std" else np.sqrt(np.asarray(spread, np.float64) + epsilon)
+        spread = std if target_stat == "std" else std ** 2 - target_epsilon
+        spread = np.asarray(spread, np.float32)
+    if spread is not None:
+        weights["std" if target_stat == "std" else "variance"] = spread
+    attrs.update(stat=target_stat, epsilon=target_epsilon)
+    affine = {key: weights.pop(key) for key in ("gamma", "beta") if key in weights and key not in shapes}
+    batchnorm = dataclasses.replace(node, attrs=attrs, weights=weights)
+    if not affine or _is_identity(affine):
+        return [batchnorm]
+    prefix, scale_prefix = scale_rule or (None, None)
+    if prefix is None or not node.name.startswith(prefix):
+        raise ConversionError(f"the batch norm carries {sorted(affine)} but the builder's layer '{layer.name}' "
+                              "has none and the weight source names no Scale layer for it (batchnorm_scale)",
+                              path=graph.source, layer=node.name, layer_type=node.source_type)
+    scale = Node(name=scale_prefix + node.name[len(prefix):], op="scale", inputs=list(node.outputs),
+                 outputs=list(node.outputs), attrs={"axis": 1, "num_axes": 1, "use_bias": "beta" in affine},
+                 weights={"gamma": affine.get("gamma", np.ones_like(affine["beta"])),
+                          **({"beta": affine["beta"]} if "beta" in affine else {})},
+                 source_type=node.source_type)
+    return [batchnorm, scale]
+
+
+def _is_identity(affine):
+    return (np.all(np.asarray(affine.get("gamma", 1.0)) == 1.0)
+            and np.all(np.asarray(affine.get("beta", 0.0)) == 0.0))
+
+
+def _fully_connected_for(node, layer, graph):
+    """A convolution covering its whole input as the Keras ``layer``'s dense kernel, or the reverse."""
+    target = _variable_shapes(layer).get("kernel")
+    kernel = node.weights.get("kernel")
+    if target is None or kernel is None or kernel.ndim == len(target):
+        return node
+    if kernel.ndim == 4 and len(target) == 2:  # (kh, kw, C, out) -> rows in (C, H, W) order
+        kernel = np.transpose(kernel, (2, 0, 1, 3)).reshape(-1, kernel.shape[-1])
+        op, attrs = "dense", {"units": int(kernel.shape[-1]), "use_bias": "bias" in node.weights, "axis": 1}
+    elif kernel.ndim == 2 and len(target) == 4:
+        height, width, channels, units = target
+        if kernel.shape != (channels * height * width, units):
+            return node  # port_weights reports the mismatch
+        kernel = np.transpose(kernel.reshape(channels, height, width, units), (1, 2, 0, 3))
+        op, attrs = "conv", {"filters": units, "kernel": (height, width), "strides": (1, 1),
+                             "pads": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1,
+                             "use_bias": "bias" in node.weights}
+    else:
+        return node
+    log.info("%s: layer '%s' converted from %s to %s for the builder", graph.source, node.name, node.op, op)
+    return dataclasses.replace(node, op=op, attrs=attrs,
+                               weights={**node.weights, "kernel": np.ascontiguousarray(kernel, np.float32)})
 
 
 def save_by_name(model, path, names=None, meta=None):
@@ -376,7 +487,7 @@ def convert_source(card, source, *, progress=True):
         graph = read_graph(original, source["format"])
         log.info("converting %s for %s (once; cached as %s)", original.name, card["name"], path)
         reference = registry.get_model(card["name"], weights=None, include_preprocessing=False)
-        names = _port(reference, graph, source.get("rename"))
+        names = _port(reference, graph, source)
         meta = _graph_meta(graph)
         save_by_name(reference, path, names, meta=meta)
         if "mean" in meta:
@@ -390,9 +501,8 @@ def _mean_cache(source):
 
 def save_mean(source, mean):
     """Cache the mean ((C,) or (C, H, W), the network's channel order) of a source whose mean is 'meta'."""
-    with atomic_output(_mean_cache(source)) as tmp:
-        with open(tmp, "wb") as handle:
-            np.save(handle, np.asarray(mean, dtype=np.float32))
+    with atomic_output(_mean_cache(source)) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, np.asarray(mean, dtype=np.float32))
 
 
 def resolve_mean(source, *, allow_fetch=True, progress=True):
@@ -434,8 +544,11 @@ def _is_path(weights):
     return name.endswith(WEIGHT_SUFFIXES) or os.sep in name
 
 
-def _source_for_file(card, fmt):
-    return next((source for source in card["weights"] if source["format"] == fmt), {})
+def _source_for_file(card, path, fmt):
+    """The card's weight source a file is: the one of its file name, else the first of its format."""
+    same_format = [source for source in card["weights"] if source["format"] == fmt]
+    return next((source for source in same_format if source["filename"] == path.name),
+                same_format[0] if same_format else {})
 
 
 def _load_path(model, card, path, skip):
@@ -445,10 +558,7 @@ def _load_path(model, card, path, skip):
     name = path.name.lower()
     if name.endswith((".caffemodel", ".mat")):
         fmt = "caffemodel" if name.endswith(".caffemodel") else "mat"
-        graph = read_graph(path, fmt)
-        if skip:
-            graph.nodes = [node for node in graph.nodes if node.name not in skip]
-        _port(model, graph, _source_for_file(card, fmt).get("rename"))
+        _port(model, read_graph(path, fmt), _source_for_file(card, path, fmt), skip)
     elif name.endswith(".weights.h5") and is_by_name_file(path):
         load_by_name(model, path, skip=skip)
     elif name.endswith((".weights.h5", ".keras")):

@@ -20,7 +20,13 @@ def _nchw_shape(tensor_shape):
 
 
 def _he(rng, shape, fan_in):
-    return (rng.standard_normal(shape) * np.sqrt(2.0 / max(fan_in, 1))).astype(np.float32)
+    """He-scaled filters (variance 2 / fan_in), drawn uniformly: float32 uniforms are an order of magnitude
+    faster to draw than normals, which matters for the 100-million-weight layers of the real nets."""
+    bound = np.float32(np.sqrt(6.0 / max(fan_in, 1)))
+    weights = rng.random(shape, dtype=np.float32)
+    weights *= 2 * bound
+    weights -= bound
+    return weights
 
 
 def _small(rng, shape, scale=0.1):
@@ -77,11 +83,8 @@ def deploy_graph(prototxt, *, input_shape=None):
 def write_random_caffemodel(graph, model, path, *, seed=0):
     """Write random weights for every weighted layer of ``graph`` (built as ``model``) to ``path``."""
     rng = np.random.default_rng(seed)
-    layers = []
-    for node in graph.nodes:
-        if node.op in WEIGHTED_OPS:
-            layer = model.get_layer(keras_name(node.name))
-            layers.append((node.name, node.source_type, _node_blobs(node, layer, rng)))
+    layers = ((node.name, node.source_type, _node_blobs(node, model.get_layer(keras_name(node.name)), rng))
+              for node in graph.nodes if node.op in WEIGHTED_OPS)  # drawn one layer at a time, as written
     return write_caffemodel(path, layers, net_name=graph.name)
 
 

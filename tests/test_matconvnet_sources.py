@@ -1,0 +1,329 @@
+"""The zoo builders load MatConvNet's imports of the original models: the same random weights written as a
+.caffemodel and as a .mat laid out as MatConvNet's Caffe importer writes it give the same outputs.
+
+The .mat files are written here as ``utils/import-caffe.py`` (with ``layers.py``) lays them out, from the
+net definition (the real deploy prototxt, read by the Caffe reader) and the caffemodel's blobs:
+
+* every array is reversed to W x H x C x N and then X/Y-transposed back, so filters are H x W x Cin x Cout
+  (``blob.transpose(2, 3, 1, 0)``); the first convolution of a BGR net gets its input channels flipped to
+  RGB; fully connected layers become filter banks over their whole input (H x W x C x out);
+* pooling pads grow at the bottom/right to ``min(pad + stride - 1, kernel - 1)`` (MatConvNet rounds down);
+  LRN is stored as ``[N kappa alpha/N beta]``; in-place layers write renamed variables; dropout and losses
+  are removed;
+* a BatchNorm followed by a Scale becomes one ``dagnn.BatchNorm`` named like the BatchNorm, with params
+  ``<bn>_mult`` (the Scale's gamma), ``<bn>_bias`` (its beta) and ``<bn>_moments`` = [mean, sqrt(var + eps)]
+  (Caffe's statistics divided by its scale factor); conv params are ``<layer>_filter``/``<layer>_bias``.
+"""
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+
+import keras_zoo
+from converters.caffe import read_caffe
+from converters.graph import Node
+from tests.helpers import assert_close_rel, fixture_path
+from tests.mat_writer import StructArray, write_mat
+from tests.test_models_parity import _nchw, random_blobs, write_full_caffemodel
+
+# bvlc_googlenet's layer names -> the Princeton GoogLeNet's, which MatConvNet imported (import-googlenet.sh)
+MODULES = ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")
+BRANCHES = {"1x1": "out0", "3x3_reduce": "reduction1", "3x3": "out1", "5x5_reduce": "reduction2", "5x5": "out2",
+            "pool_proj": "out3"}
+PRINCETON_NAMES = {"conv1/7x7_s2": "conv1", "conv2/3x3_reduce": "reduction2", "conv2/3x3": "conv2",
+                   "loss3/classifier": "cls3_fc",
+                   **{f"inception_{module}/{branch}": f"icp{index}_{theirs}"
+                      for index, module in enumerate(MODULES, start=1) for branch, theirs in BRANCHES.items()}}
+
+
+# ------------------------------------------------------------------------------------ the importer's layout
+def _row(values):
+    """A MATLAB row vector of doubles (a plain list would be a cell array)."""
+    return np.asarray(values, np.float64)
+
+
+def _filter_bank(kernel, flip_to_rgb=False):
+    """Caffe (Cout, Cin, kh, kw) -> MatConvNet H x W x Cin x Cout (and RGB input channels for the first)."""
+    bank = kernel.transpose(2, 3, 1, 0)
+    return np.ascontiguousarray(bank[:, :, ::-1, :] if flip_to_rgb else bank)
+
+
+def _fully_connected_bank(kernel, in_shape):
+    """Caffe InnerProduct (out, C*H*W) -> H x W x C x out (the importer's reshape over the whole input)."""
+    channels, height, width = in_shape
+    return np.ascontiguousarray(kernel.reshape(kernel.shape[0], channels, height, width).transpose(2, 3, 1, 0))
+
+
+def _caffe_out(size, kernel, stride, pad_before, pad_after, ceil):
+    span = size + pad_before + pad_after - kernel
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    if ceil and pad_before and (out - 1) * stride >= size + pad_before:
+        out -= 1
+    return out
+
+
+class _Importer:
+    """Lays a Caffe net (graph + blobs) out as MatConvNet's import-caffe.py writes it."""
+
+    def __init__(self, graph, blobs, names=None, bgr=True):
+        self.graph, self.blobs, self.names, self.bgr = graph, blobs, names or {}, bgr
+        self.shapes = {name: shape for name, shape in graph.inputs.items()}
+        self.variables = {name: name for name in graph.inputs}
+        self.layers, self.params = [], []
+
+    def _name(self, node):
+        return self.names.get(node.name, node.name)
+
+    def _output(self, blob, shape):
+        variable = blob
+        while variable in self.variables.values():  # in-place layers write renamed variables
+            variable += "x"
+        self.variables[blob], self.shapes[blob] = variable, shape
+        return variable
+
+    def _param(self, name, value):
+        self.params.append({"name": name, "value": np.asarray(value, np.float32)})
+        return name
+
+    def add(self, node, kind, block, shape, params=()):
+        inputs = [self.variables[blob] for blob in node.inputs]
+        self.layers.append({"name": self._name(node), "type": kind, "inputs": inputs,
+                            "outputs": [self._output(node.outputs[0], shape)], "params": list(params),
+                            "block": block})
+
+    def convert(self, node, scale=None):
+        a, shape = node.attrs, self.shapes.get(node.inputs[0]) if node.inputs else None
+        name, blobs = self._name(node), self.blobs.get(node.name, [])
+        if node.op in ("conv", "dense"):
+            if node.op == "conv":
+                bank = _filter_bank(blobs[0], self.bgr and node.inputs[0] == "data")
+                pads, strides = list(a["pads"]), list(a["strides"])
+                out = (bank.shape[3], *(_caffe_out(s, k, st, p0, p1, False) for s, k, st, p0, p1 in
+                                        zip(shape[1:], a["kernel"], strides, pads[0::2], pads[1::2])))
+            else:
+                bank, pads, strides = _fully_connected_bank(blobs[0], shape), [0, 0, 0, 0], [1, 1]
+                out = (bank.shape[3], 1, 1)
+            params = [self._param(f"{name}_filter", bank)]
+            if len(blobs) > 1:
+                params.append(self._param(f"{name}_bias", blobs[1]))
+            self.add(node, "dagnn.Conv", {"size": _row(bank.shape), "hasBias": len(blobs) > 1, "pad": _row(pads),
+                                          "stride": _row(strides), "dilate": _row([1, 1])}, out, params)
+        elif node.op == "pool":
+            kernel, strides, pads = a["kernel"], a["strides"], list(a["pads"])
+            for axis in (0, 1):
+                pads[1 + 2 * axis] = min(pads[1 + 2 * axis] + strides[axis] - 1, kernel[axis] - 1)
+            out = (shape[0], *(_caffe_out(s, k, st, p0, p1, True) for s, k, st, p0, p1 in
+                               zip(shape[1:], kernel, strides, a["pads"][0::2], a["pads"][1::2])))
+            self.add(node, "dagnn.Pooling", {"method": a["method"], "poolSize": _row(kernel),
+                                             "stride": _row(strides), "pad": _row(pads)}, out)
+        elif node.op == "batchnorm":
+            mean, variance, factor = blobs
+            gamma, beta = self.blobs[scale.name]
+            moments = np.stack([mean / factor[0], np.sqrt(variance / factor[0] + a["epsilon"])], axis=1)
+            params = [self._param(f"{name}_mult", gamma), self._param(f"{name}_bias", beta),
+                      self._param(f"{name}_moments", moments)]
+            self.add(node, "dagnn.BatchNorm", {"epsilon": a["epsilon"]}, shape, params)
+        elif node.op == "lrn":
+            self.add(node, "dagnn.LRN", {"param": _row([a["size"], a["k"], a["alpha"], a["beta"]])}, shape)
+        elif node.op == "relu":
+            self.add(node, "dagnn.ReLU", {"leak": 0.0}, shape)
+        elif node.op == "softmax":
+            self.add(node, "dagnn.SoftMax", np.zeros((0,)), shape)
+        elif node.op == "eltwise":
+            self.add(node, "dagnn.Sum", {"numInputs": len(node.inputs)}, shape)
+        elif node.op == "concat":
+            channels = sum(self.shapes[blob][0] for blob in node.inputs)
+            self.add(node, "dagnn.Concat", {"dim": 3}, (channels, *shape[1:]))
+        elif node.op == "dropout":  # removed (--remove-dropout): later layers read its input
+            self.variables[node.outputs[0]] = self.variables[node.inputs[0]]
+        else:
+            raise AssertionError(f"no importer layout for {node.op}")
+
+    def dagnn(self, average_image):
+        """``{'layers', 'params', 'meta'}`` of the DagNN file (BatchNorm + Scale merged)."""
+        nodes, merged = self.graph.nodes, {}
+        for before, after in itertools.pairwise(nodes):
+            if before.op == "batchnorm" and after.op == "scale" and after.inputs == before.outputs:
+                merged[after.name] = before
+        for node in nodes:
+            if node.op == "batchnorm":
+                continue
+            if node.name in merged:
+                self.convert(merged[node.name], scale=node)
+            else:
+                self.convert(node)
+        channels, height, width = self.graph.inputs["data"]
+        size = _row([height, width, channels, 1])
+        meta = {"inputs": StructArray([{"name": "data", "size": size}]),
+                "normalization": {"imageSize": size, "averageImage": average_image,
+                                  "interpolation": "bilinear", "keepAspect": True}}
+        return {"layers": StructArray(self.layers), "params": StructArray(self.params), "meta": meta}
+
+    def simplenn(self, average_image):
+        """``{'layers', 'meta'}`` of the SimpleNN file (a chain: one cell per layer)."""
+        for node in self.graph.nodes:
+            self.convert(node)
+        values = {param["name"]: param["value"] for param in self.params}
+        fields = {"dagnn.Conv": ("conv", ("pad", "stride", "dilate", "size")),
+                  "dagnn.Pooling": ("pool", ("method", "poolSize", "stride", "pad")),
+                  "dagnn.ReLU": ("relu", ("leak",)), "dagnn.SoftMax": ("softmax", ())}
+        layers = []
+        for layer in self.layers:
+            kind, keys = fields[layer["type"]]
+            record = {"name": layer["name"], "type": kind,
+                      **{("pool" if key == "poolSize" else key): layer["block"][key] for key in keys}}
+            if layer["params"]:
+                record["weights"] = [values[name] for name in layer["params"]]
+            layers.append(record)
+        channels, height, width = self.graph.inputs["data"]
+        meta = {"normalization": {"imageSize": _row([height, width, channels]),
+                                  "averageImage": average_image}}
+        return {"layers": layers, "meta": meta}
+
+
+def _caffe_and_mat(tmp_path, prototxt, mat_name, layout, names=None, extra=None, average_image=None,
+                   adjust=None):
+    """(caffemodel, .mat) of the same random weights; ``adjust(blobs)`` may change the weights first and
+    ``extra(graph, blobs)`` add layers to the .mat."""
+    blobs = random_blobs(prototxt, tmp_path / "random.blobs")
+    if adjust is not None:
+        adjust(blobs)
+    caffemodel = write_full_caffemodel(prototxt, tmp_path / "random.caffemodel", blobs=blobs)
+    graph = read_caffe(prototxt)
+    if extra is not None:
+        graph = extra(graph, blobs)
+    average = np.array([[[122.0, 116.0, 104.0]]]) if average_image is None else average_image
+    importer = _Importer(graph, blobs, names)
+    mat = write_mat(tmp_path / mat_name, getattr(importer, layout)(average))
+    return caffemodel, mat
+
+
+def _same_outputs(builder, caffemodel, mat, seed, **kwargs):
+    """The builder's scores from the .mat (RGB input) equal those from the caffemodel (BGR input)."""
+    rgb = np.random.default_rng(seed).uniform(-120, 120, (1, 224, 224, 3)).astype(np.float32)
+    make = getattr(keras_zoo, builder)
+    options = dict(include_preprocessing=False, classifier_activation=None, **kwargs)
+    y_mat = _nchw(make(weights=str(mat), **options)(rgb))
+    y_caffe = _nchw(make(weights=str(caffemodel), **options)(rgb[..., ::-1]))
+    assert_close_rel(y_mat, y_caffe, tol=1e-5, what=f"{builder} .mat against .caffemodel")
+    return y_mat
+
+
+@pytest.fixture
+def zoo_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("KERAS_ZOO_HOME", str(home))
+    monkeypatch.setenv("KERAS_ZOO_OFFLINE", "1")
+    return home
+
+
+# ------------------------------------------------------------------------------------------------- tests
+def test_resnet50_dagnn_with_merged_batch_norms(tmp_path, zoo_home):
+    """ResNet-50 as imagenet-resnet-50-dag.mat: every BatchNorm + Scale pair merged into one batch norm that
+    divides by sqrt(var + eps); the builder's BatchNorm (epsilon 1e-5) and Scale layers reproduce it. Then
+    ``weights='matconvnet'`` converts the file from the downloads folder, caches it, and with preprocessing
+    takes RGB 0..255 minus the file's own average image."""
+    prototxt = fixture_path("resnet/ResNet-50-deploy.prototxt")
+    rng = np.random.default_rng(5)
+    average = rng.uniform(90, 140, (224, 224, 3))
+    caffemodel, mat = _caffe_and_mat(tmp_path, prototxt, "imagenet-resnet-50-dag.mat", "dagnn",
+                                     average_image=average, adjust=_tiny_variances)
+    y_mat = _same_outputs("ResNet50", caffemodel, mat, seed=6)
+
+    (zoo_home / "downloads").mkdir(parents=True)
+    mat.rename(zoo_home / "downloads" / mat.name)
+    model = keras_zoo.ResNet50(weights="matconvnet", classifier_activation=None)
+    rgb = np.random.default_rng(6).uniform(-120, 120, (1, 224, 224, 3)).astype(np.float32)
+    assert_close_rel(_nchw(model(rgb + average.astype(np.float32))), y_mat, tol=1e-5,
+                     what="ResNet50 'matconvnet' source from RGB 0..255")
+    assert (zoo_home / "weights" / "ResNet50-matconvnet.h5").exists()
+
+
+def _tiny_variances(blobs):
+    """Variances of the order of Caffe's epsilon in the first batch norm, where sqrt(var + eps) and
+    sqrt(var) differ: the .mat's std must come out exactly."""
+    _, variance, factor = blobs["bn_conv1"]
+    variance[:16] = np.float32(2e-6) * factor[0]
+
+
+def _princeton_auxiliary_head(graph, blobs):
+    """The first auxiliary classifier of the Princeton net (kept by the import), after inception_4a."""
+    rng = np.random.default_rng(7)
+    at = [node.name for node in graph.nodes].index("inception_4a/output") + 1
+    head = [Node("cls1_pool", "pool", ["inception_4a/output"], ["cls1_pool"],
+                 {"method": "avg", "kernel": (5, 5), "strides": (3, 3), "pads": (0, 0, 0, 0)}),
+            Node("cls1_reduction", "conv", ["cls1_pool"], ["cls1_reduction"],
+                 {"kernel": (1, 1), "strides": (1, 1), "pads": (0, 0, 0, 0)}),
+            Node("cls1_relu", "relu", ["cls1_reduction"], ["cls1_reduction"]),
+            Node("cls1_fc1", "dense", ["cls1_reduction"], ["cls1_fc1"]),
+            Node("cls1_fc2", "dense", ["cls1_fc1"], ["cls1_fc2"])]
+    for name, shape in (("cls1_reduction", (128, 512, 1, 1)), ("cls1_fc1", (1024, 128 * 4 * 4)),
+                        ("cls1_fc2", (1000, 1024))):
+        blobs[name] = [rng.standard_normal(shape).astype(np.float32) * 0.01,
+                       rng.standard_normal(shape[0]).astype(np.float32)]
+    return dataclasses.replace(graph, nodes=[*graph.nodes[:at], *head, *graph.nodes[at:]])
+
+
+def test_googlenet_princeton_names_and_auxiliary_classifier(tmp_path, zoo_home):
+    """imagenet-googlenet-dag.mat: the Princeton layer names (icp1_out0 ... cls3_fc) and an auxiliary
+    classifier the builder does not have; the card's rename/unused map it onto bvlc_googlenet's layers."""
+    prototxt = fixture_path("bvlc/bvlc_googlenet/deploy.prototxt")
+    caffemodel, mat = _caffe_and_mat(tmp_path, prototxt, "imagenet-googlenet-dag.mat", "dagnn",
+                                     names=PRINCETON_NAMES, extra=_princeton_auxiliary_head)
+    _same_outputs("GoogLeNet", caffemodel, mat, seed=8)
+
+
+def test_vgg16_simplenn(tmp_path, zoo_home):
+    """imagenet-vgg-verydeep-16.mat (SimpleNN, RGB first convolution, fully connected layers as filter banks
+    over 7x7x512 and 1x1 inputs) loads into VGG16 with the caffemodel's outputs."""
+    prototxt = fixture_path("vgg/VGG_ILSVRC_16_layers_deploy.prototxt")
+    caffemodel, mat = _caffe_and_mat(tmp_path, prototxt, "imagenet-vgg-verydeep-16.mat", "simplenn")
+    _same_outputs("VGG16", caffemodel, mat, seed=9)
+
+
+def test_a_merged_batch_norm_without_a_scale_rule_is_an_error(tmp_path, zoo_home):
+    """A file whose batch norm carries gamma/beta the builder keeps in another layer, without the card
+    saying which, is refused with the layer named (not silently half-loaded)."""
+    from converters.errors import ConversionError
+    from keras_zoo.weights import to_builder_layers
+
+    prototxt = fixture_path("resnet/ResNet-50-deploy.prototxt")
+    _, mat = _caffe_and_mat(tmp_path, prototxt, "net.mat", "dagnn")
+    model = keras_zoo.ResNet50(weights=None, include_top=False, include_preprocessing=False)
+    from converters.matconvnet import read_matconvnet
+
+    with pytest.raises(ConversionError, match="bn_conv1.*batchnorm_scale"):
+        to_builder_layers(read_matconvnet(mat), {}, model)
+
+
+@pytest.mark.parametrize("builder_op", ["dense", "conv"])
+def test_fully_connected_layer_as_the_other_form(builder_op):
+    """A file's fully connected layer stored as a filter bank over its whole input (MatConvNet) loads into the
+    builder's Dense layer, and a Caffe-style inner product into a convolution covering its input (FCN's fc6):
+    both compute sum over (h, w, c) of x[h, w, c] * K[h, w, c, o] + b."""
+    from keras_zoo.builder import build_model, port_weights
+    from keras_zoo.models.graph_writer import GraphWriter
+    from keras_zoo.weights import to_builder_layers
+
+    rng = np.random.default_rng(10)
+    bank = rng.standard_normal((4, 5, 3, 6)).astype(np.float32)  # H x W x C x out
+    bias = rng.standard_normal(6).astype(np.float32)
+    net = GraphWriter("fc", input_shape=(3, 4, 5))
+    out = net.dense("fc", "data", 6) if builder_op == "dense" else net.conv("fc", "data", 6, (4, 5))
+    model = build_model(net.finish(out))
+    file_net = GraphWriter("file", input_shape=(3, 4, 5))
+    if builder_op == "dense":  # the file holds the filter bank
+        file_out = file_net.conv("fc", "data", 6, (4, 5))
+        kernel = bank
+    else:  # the file holds Caffe's rows in (C, H, W) order
+        file_out = file_net.dense("fc", "data", 6)
+        kernel = bank.transpose(2, 0, 1, 3).reshape(-1, 6)
+    file_graph = file_net.finish(file_out)
+    file_graph.nodes[0].weights = {"kernel": kernel, "bias": bias}
+    port_weights(model, to_builder_layers(file_graph, {}, model))
+    x = rng.standard_normal((2, 4, 5, 3)).astype(np.float32)
+    expected = np.einsum("nhwc,hwco->no", x, bank) + bias
+    y = np.asarray(model(x)).reshape(2, 6)
+    assert_close_rel(y, expected, tol=1e-5, what=f"file {file_graph.nodes[0].op} into builder {builder_op}")
