@@ -6,7 +6,9 @@ quantized (QDQ, symmetric int8) model that TensorRT builds int8 engines from, ca
 images and checked with ONNX Runtime.
 """
 
+import collections
 import logging
+import os
 import pathlib
 import sys
 
@@ -19,6 +21,7 @@ log = logging.getLogger(__name__)
 DEFAULT_OPSET = 17
 INPUT_NAME = "images"
 BATCH_DIM = "batch"
+EXTERNAL_DATA_BYTES = 2**31 - 2**24  # protobuf's 2 GB limit, less room for the graph
 WEIGHT_PREFIX = "keras_weight_"  # graph inputs standing for the weights during conversion
 # where int8 QDQ pairs go (TensorRT fuses them into int8 kernels); other operators stay in float
 QUANTIZED_OPS = ["Conv", "ConvTranspose", "MatMul", "Gemm"]
@@ -75,7 +78,7 @@ def convert_onnx(model, *, batch=None, opset=DEFAULT_OPSET):
     except Exception as error:  # tf2onnx raises many kinds; one line names the failure
         raise common.ExportError(f"{model.name}: ONNX conversion failed: {type(error).__name__}: "
                                  f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}") from None
-    bind_weights(proto, {name: np.asarray(v) for name, v in zip(names, variables)})
+    bind_weights(proto, dict(zip(names, variables)))
     _rename_outputs(proto, output_names(model))
     if batch is None:
         proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
@@ -89,23 +92,25 @@ def convert_onnx(model, *, batch=None, opset=DEFAULT_OPSET):
 
 
 def bind_weights(proto, weights):
-    """Turn the graph inputs named in ``weights`` (name -> array) into initializers, in place, folding
-    every node computed from weights and constants alone (evaluated with ONNX's reference runtime)."""
+    """Turn the graph inputs named in ``weights`` (name -> array or Keras variable) into initializers, in
+    place: nodes computed from weights and constants alone are folded (evaluated with ONNX's reference
+    runtime) and per-channel additions after a convolution become its bias, as tf2onnx does with constants."""
     from onnx import numpy_helper
 
     graph = proto.graph
     constants = {init.name: init for init in graph.initializer}
-    values = dict(weights)  # arrays of the weights and of what is folded from them
+    values = dict(weights)  # the weights (read when first used) and what is folded from them
     kept = []
     for node in graph.node:
         inputs = [name for name in node.input if name]
         if inputs and any(name in values for name in inputs) and all(
                 name in values or name in constants for name in inputs):
-            arrays = {name: values[name] if name in values else numpy_helper.to_array(constants[name])
+            arrays = {name: np.asarray(values[name]) if name in values else numpy_helper.to_array(constants[name])
                       for name in inputs}
             values.update(zip(node.output, _evaluate(node, arrays, proto.opset_import)))
         else:
             kept.append(node)
+    kept = _fuse_conv_biases(kept, values, {value.name for value in graph.output})
     del graph.node[:]
     graph.node.extend(kept)
     used = {name for node in kept for name in node.input} | {value.name for value in graph.output}
@@ -113,7 +118,8 @@ def bind_weights(proto, weights):
     del graph.input[:]
     graph.input.extend(inputs)
     initializers = [init for init in graph.initializer if init.name in used]
-    initializers += [numpy_helper.from_array(np.asarray(values.pop(name)), name) for name in sorted(used & set(values))]
+    initializers += [numpy_helper.from_array(np.asarray(values.pop(name)), name)
+                     for name in sorted(used & values.keys())]
     del graph.initializer[:]
     graph.initializer.extend(initializers)
 
@@ -127,7 +133,41 @@ def _evaluate(node, arrays, opset_import):
         [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(array.dtype), array.shape)
          for name, array in arrays.items()],
         [helper.make_empty_tensor_value_info(name) for name in node.output])
-    return reference.ReferenceEvaluator(helper.make_model(graph, opset_imports=list(opset_import))).run(None, arrays)
+    model = helper.make_model(graph, opset_imports=list(opset_import))
+    return reference.ReferenceEvaluator(model).run(None, arrays)
+
+
+def _fuse_conv_biases(nodes, values, graph_outputs):
+    """``nodes`` with each ``Add(Conv(x, w), b)``, b a known (1, C, 1, 1) array, made ``Conv(x, w, b)``."""
+    producers = {node.output[0]: node for node in nodes if node.op_type in ("Conv", "ConvTranspose")}
+    uses = collections.Counter(name for node in nodes for name in node.input)
+    kept = []
+    for node in nodes:
+        conv, bias = _conv_and_bias(node, producers, values)
+        if conv is None or uses[conv.output[0]] != 1 or conv.output[0] in graph_outputs:
+            kept.append(node)
+            continue
+        values[f"{bias}_bias"] = np.asarray(values[bias]).reshape(-1)
+        conv.input.append(f"{bias}_bias")
+        conv.output[0] = node.output[0]
+    return kept
+
+
+def _conv_and_bias(node, producers, values):
+    """(the Conv node, the bias name) when ``node`` adds one value per output channel to a bias-less
+    convolution with known weights, else (None, None)."""
+    if node.op_type != "Add":
+        return None, None
+    for first, second in (node.input, node.input[::-1]):
+        conv = producers.get(first)
+        if conv is None or len(conv.input) != 2 or conv.input[1] not in values or second not in values:
+            continue
+        kernel_shape = np.shape(values[conv.input[1]])
+        group = next((attr.i for attr in conv.attribute if attr.name == "group"), 1)
+        channels = kernel_shape[0] if conv.op_type == "Conv" else kernel_shape[1] * group
+        if np.shape(values[second]) in ((1, channels, 1, 1), (channels, 1, 1)):
+            return conv, second
+    return None, None
 
 
 def _rename_outputs(proto, names):
@@ -151,11 +191,31 @@ def unsupported_by_tensorrt(proto):
 
 
 def save_onnx(proto, output):
-    """Write an ONNX model atomically; returns its path."""
+    """Write an ONNX model atomically (weights in ``<name>.data`` beside it past 2 GB); returns its path."""
     output = pathlib.Path(output)
     with common.atomic_output(output) as tmp:
-        tmp.write_bytes(proto.SerializeToString())
+        _place(write_onnx(proto, tmp), output.parent)
     return output
+
+
+def write_onnx(proto, path):
+    """Write ``proto`` to ``path``; a model past protobuf's 2 GB limit keeps its weights in ``<name>.data``
+    beside it (ONNX external data; ``proto`` then refers to that file). Returns those extra files."""
+    import onnx
+
+    path = pathlib.Path(path)
+    if sum(init.ByteSize() for init in proto.graph.initializer) < EXTERNAL_DATA_BYTES:
+        path.write_bytes(proto.SerializeToString())
+        return []
+    data = path.with_name(f"{path.name}.data")
+    onnx.save_model(proto, str(path), save_as_external_data=True, location=data.name)
+    return [data]
+
+
+def _place(extra_files, folder):
+    """Move the files written beside an artifact's temporary copy to where the artifact goes."""
+    for path in extra_files:
+        os.replace(path, folder / path.name)
 
 
 class OnnxRunner:
@@ -215,17 +275,19 @@ def export_onnx(model, output, *, samples, reference, batch=None, opset=DEFAULT_
     output = pathlib.Path(output)
     result = None
     with common.atomic_output(output) as tmp:
-        tmp.write_bytes(proto.SerializeToString())
+        extra_files = write_onnx(proto, tmp)
         runner = OnnxRunner(tmp)
         candidate = runner(samples)
         speed = {"keras": report.measure_speed(model.predict_on_batch, samples, batch=batch or speed_batch),
                  "onnxruntime": report.measure_speed(runner, samples, batch=batch or speed_batch)}
         result = report.build_report(
             format="onnx", model=name, artifact=output, precision="float32", candidate=candidate,
-            reference=reference, file_size=tmp.stat().st_size, speed=speed,
+            reference=reference, file_size=sum(path.stat().st_size for path in [tmp, *extra_files]),
+            speed=speed,
             notes=[f"opset {opset}, batch {batch or 'dynamic'}", f"operators: {', '.join(operator_types(proto))}"])
         if not result.passed:
             raise common.Rejected("; ".join(result.failures))
+        _place(extra_files, output.parent)
     return result
 
 

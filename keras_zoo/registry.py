@@ -137,8 +137,40 @@ def _voc(mean_iou, mean_pix_acc, pix_acc, test_data):
             "reported_by": "MatConvNet pretrained-models page"}
 
 
+# MatConvNet re-exported its models in September 2016; its later pretrained-models page lists these MD5s, which
+# are accepted besides the seed's (the files served now may be either export).
+MATCONVNET_REEXPORT_MD5 = {
+    "imagenet-caffe-alex.mat": "b5152a54bf61100a8ed61827c76e7d08",
+    "imagenet-caffe-ref.mat": "675dd47906d34f4d9a70fc44210d3804",
+    "imagenet-googlenet-dag.mat": "97f4e1aa9ad6ed33fd325835710c5092",
+    "imagenet-matconvnet-alex.mat": "0998b7f66bd8dcbb78a3e75aaa6127f3",
+    "imagenet-matconvnet-vgg-f.mat": "790e116ec817a58960b103514891fdbf",
+    "imagenet-matconvnet-vgg-m.mat": "7e07705fc60c178ee3d2c09dab33acf3",
+    "imagenet-matconvnet-vgg-s.mat": "82d5705d292714d0d6581a834485705b",
+    "imagenet-matconvnet-vgg-verydeep-16.mat": "89a117515f66c3d7b0eb9d0516c65141",
+    "imagenet-resnet-101-dag.mat": "16ff04c36c7bd33510e4a81db6dc764b",
+    "imagenet-resnet-152-dag.mat": "f399bef82f5bcaf290d07ccc818833d7",
+    "imagenet-resnet-50-dag.mat": "d72aa76a8ddf8bd96e405ac0ba827724",
+    "imagenet-vgg-f.mat": "3513562d28089bd965cc050cbf8597a6",
+    "imagenet-vgg-m-1024.mat": "1410d01878346f911e991dd0c1bb983b",
+    "imagenet-vgg-m-128.mat": "3a8dc312a44a99d21ad43e8d96a8590f",
+    "imagenet-vgg-m-2048.mat": "087ec812e0a09980bd934e2e7ba157f6",
+    "imagenet-vgg-m.mat": "29294d5f62578c96a3533859514235f2",
+    "imagenet-vgg-s.mat": "dbe23da22e82078debda75842b16d5fa",
+    "imagenet-vgg-verydeep-16.mat": "f72d927587ca4c97fbd165ec9cb9997f",
+    "imagenet-vgg-verydeep-19.mat": "106118b7cf60435e6d8e04f6a6dc3657",
+    "pascal-fcn16s-dag.mat": "2e49dd427829cdbc08a0154f994687d7",
+    "pascal-fcn32s-dag.mat": "a1331885ec72a0721e51ac9d16262a48",
+    "pascal-fcn8s-dag.mat": "0eeb6a4bc819616ea66f88a3db878983",
+    "pascal-fcn8s-tvg-dag.mat": "b0f7bd5833b555c6241dd0c05897ca41",
+    "vgg-face.mat": "3d6cd504bf9c98af4a561aad059565d1",
+}
+
+
 def _matconvnet(name, filename, md5, preprocessing, classes, **kwargs):
-    return _source(name, filename, MATCONVNET_MODELS + filename, "mat", preprocessing, classes, md5=md5,
+    """A MatConvNet .mat source: ``md5`` is the seed's; the later re-export's is accepted too."""
+    accepted = [md5, MATCONVNET_REEXPORT_MD5[filename]] if filename in MATCONVNET_REEXPORT_MD5 else md5
+    return _source(name, filename, MATCONVNET_MODELS + filename, "mat", preprocessing, classes, md5=accepted,
                    **kwargs)
 
 
@@ -447,10 +479,14 @@ def main(argv=None):
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
         if options.sources and row is not rows[0]:
             for source in get_card(row[0])["weights"]:
-                checksum = next((f"{k} {source[k]}" for k in ("md5", "sha1", "sha256") if source.get(k)),
-                                "no checksum")
+                checksum = next((f"{k} {' or '.join(_values(source[k]))}" for k in ("md5", "sha1", "sha256")
+                                 if source.get(k)), "no checksum")
                 print(f"    {source['name']:<19} {source['url'] or '(no direct URL)'}  [{checksum}]")
     return 0
+
+
+def _values(checksum):
+    return [checksum] if isinstance(checksum, str) else list(checksum)
 
 
 if __name__ == "__main__":

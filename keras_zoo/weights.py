@@ -80,7 +80,9 @@ def _locked(path):
 # checksums and downloads
 # ---------------------------------------------------------------------------------------------------------
 def _expected(spec):
-    return {kind: spec[kind].lower() for kind in CHECKSUMS if spec.get(kind)}
+    """{kind: (accepted values...)}: a card's checksum is one value or a list of accepted ones."""
+    return {kind: tuple(v.lower() for v in ([spec[kind]] if isinstance(spec[kind], str) else spec[kind]))
+            for kind in CHECKSUMS if spec.get(kind)}
 
 
 def verify(path, *, md5=None, sha1=None, sha256=None):
@@ -93,10 +95,10 @@ def verify(path, *, md5=None, sha1=None, sha256=None):
         while chunk := handle.read(CHUNK):
             for digest in digests.values():
                 digest.update(chunk)
-    for kind, value in expected.items():
+    for kind, values in expected.items():
         actual = digests[kind].hexdigest()
-        if actual != value:
-            raise ConversionError(f"{kind} is {actual}, expected {kind} {value}", path=path)
+        if actual not in values:
+            raise ConversionError(f"{kind} is {actual}, expected {kind} {' or '.join(values)}", path=path)
 
 
 class _Progress:
@@ -243,7 +245,7 @@ def fetch(spec, *, progress=True):
             bad_checksum = bad_checksum or error
     if bad_checksum is not None:
         raise bad_checksum
-    expected = ", ".join(f"{kind} {value}" for kind, value in checksums.items()) or "no published checksum"
+    expected = ", ".join(f"{kind} {' or '.join(values)}" for kind, values in checksums.items()) or "no published checksum"
     tried = "; ".join(failures) or "it has no download URL"
     raise WeightsUnavailable(
         f"cannot get this file ({tried}). Put it ({expected}) into {downloads_dir()} or into a directory named "

@@ -2,15 +2,20 @@
 
 The prototxt is read with ``converters.caffe.read_caffe`` and built with keras_zoo's builder to learn every
 layer's weight shapes (the caller may reuse that model and port the written weights into it); blobs are
-drawn in Caffe's layouts (He-scaled filters, batch-norm statistics near the unit scale) and written with
-:mod:`tests.caffe_writer`. OpenCV checks the blob shapes independently when it loads the result, so this is
-no circular check of the builder.
+drawn in Caffe's layouts and written with :mod:`tests.caffe_writer`. Filters are He-scaled, so activations
+keep their scale through convolutions and ReLUs; batch norms get the statistics of the data that reaches them
+(every one normalises to zero mean and unit variance per channel on a calibration input), so deep residual
+nets stay at the unit scale instead of doubling at every block. OpenCV checks the blob shapes independently
+when it loads the result, so this is no circular check of the builder.
 """
 
+import pathlib
+
+import keras
 import numpy as np
 
 from converters.caffe import read_caffe
-from keras_zoo.builder import build_model, keras_name
+from keras_zoo.builder import build_model, keras_name, port_weights
 from tests.caffe_writer import write_caffemodel
 
 
@@ -49,11 +54,9 @@ def _node_blobs(node, layer, rng):
     elif node.op == "prelu":
         channels = 1 if node.attrs.get("channel_shared") else _nchw_shape(layer.input.shape)[1]
         return [rng.uniform(0.0, 0.5, channels).astype(np.float32)]
-    elif node.op == "batchnorm":
+    elif node.op == "batchnorm":  # unit statistics, until calibrated
         channels = _nchw_shape(layer.input.shape)[1]
-        factor = np.float32(0.999)  # Caffe stores the statistics multiplied by a moving-average factor
-        return [_small(rng, channels) * factor, rng.uniform(0.5, 2.0, channels).astype(np.float32) * factor,
-                np.array([factor], np.float32)]
+        return _batchnorm_blobs(np.zeros(channels, np.float32), np.ones(channels, np.float32))
     elif node.op in ("scale", "bias"):
         shape = _nchw_shape(layer.input.shape)
         axis = node.attrs.get("axis", 1)
@@ -80,11 +83,68 @@ def deploy_graph(prototxt, *, input_shape=None):
     return read_caffe(prototxt, input_shape=input_shape)
 
 
+def _batchnorm_blobs(mean, variance, factor=np.float32(0.999)):
+    """A BatchNorm layer's blobs: Caffe stores the statistics multiplied by a moving-average factor."""
+    return [np.float32(mean) * factor, np.float32(variance) * factor, np.array([factor], np.float32)]
+
+
+def _calibration_input(graph, rng, batch=2):
+    """NHWC random input for the graph's single image input: uniform in [-100, 100], like mean-subtracted
+    pixels (the range the parity tests feed)."""
+    if len(graph.inputs) != 1:
+        raise ValueError("batch-norm calibration needs a net with one input")
+    (shape,) = graph.inputs.values()
+    if None in shape:
+        raise ValueError(f"batch-norm calibration needs a known input size, not {shape}")
+    return rng.uniform(-100, 100, (batch, *shape[1:], shape[0])).astype(np.float32)
+
+
+def _input_statistics(model, layers, x):
+    """[(mean, variance)] per channel of what reaches each of ``layers`` (BatchNorm layers) when ``model``
+    runs on ``x`` with every batch norm normalising by its batch's own statistics."""
+    probe = keras.Model(model.input, [layer.input for layer in layers])
+    for layer in layers:
+        layer.use_global_stats = False
+    try:
+        values = probe(x)
+    finally:
+        for layer in layers:
+            layer.use_global_stats = True
+    values = values if isinstance(values, (list, tuple)) else [values]
+    statistics = []
+    for value in values:
+        value = np.asarray(value, np.float64)
+        axes = tuple(range(value.ndim - 1))
+        statistics.append((value.mean(axis=axes), value.var(axis=axes)))
+    return statistics
+
+
 def write_random_caffemodel(graph, model, path, *, seed=0):
-    """Write random weights for every weighted layer of ``graph`` (built as ``model``) to ``path``."""
+    """Write random weights for every weighted layer of ``graph`` (built as ``model``) to ``path``.
+
+    For nets with (inference) batch norms the weights are first written with unit statistics and loaded
+    into ``model`` (its weights are overwritten), which then runs once on a random input with every batch
+    norm using its batch's statistics; those statistics are what the file stores.
+    """
     rng = np.random.default_rng(seed)
-    layers = ((node.name, node.source_type, _node_blobs(node, model.get_layer(keras_name(node.name)), rng))
-              for node in graph.nodes if node.op in WEIGHTED_OPS)  # drawn one layer at a time, as written
+    keras_layers = {layer.name: layer for layer in model.layers}
+    nodes = [node for node in graph.nodes if node.op in WEIGHTED_OPS]
+    batchnorms = [node for node in nodes if node.op == "batchnorm" and node.attrs.get("use_global_stats", True)]
+    if not batchnorms:  # drawn one layer at a time, as written
+        return write_caffemodel(path, ((node.name, node.source_type, _node_blobs(node, keras_layers[
+            keras_name(node.name)], rng)) for node in nodes), net_name=graph.name)
+    x = _calibration_input(graph, rng)
+    blobs = {node.name: _node_blobs(node, keras_layers[keras_name(node.name)], rng) for node in nodes}
+    layers = [(node.name, node.source_type, blobs[node.name]) for node in nodes]
+    path = pathlib.Path(path)
+    uncalibrated = write_caffemodel(path.with_name(path.name + ".uncalibrated"), layers, net_name=graph.name)
+    try:
+        port_weights(model, read_caffe(graph.source, uncalibrated, input_shape=x.shape[1:3]))
+    finally:
+        uncalibrated.unlink()
+    statistics = _input_statistics(model, [keras_layers[keras_name(node.name)] for node in batchnorms], x)
+    for node, (mean, variance) in zip(batchnorms, statistics):
+        blobs[node.name][:] = _batchnorm_blobs(mean, variance)
     return write_caffemodel(path, layers, net_name=graph.name)
 
 

@@ -67,8 +67,8 @@ def _caffe_out(size, kernel, stride, pad_before, pad_after, ceil):
 class _Importer:
     """Lays a Caffe net (graph + blobs) out as MatConvNet's import-caffe.py writes it."""
 
-    def __init__(self, graph, blobs, names=None, bgr=True):
-        self.graph, self.blobs, self.names, self.bgr = graph, blobs, names or {}, bgr
+    def __init__(self, graph, blobs, names=None):
+        self.graph, self.blobs, self.names = graph, blobs, names or {}
         self.shapes = {name: shape for name, shape in graph.inputs.items()}
         self.variables = {name: name for name in graph.inputs}
         self.layers, self.params = [], []
@@ -98,7 +98,7 @@ class _Importer:
         name, blobs = self._name(node), self.blobs.get(node.name, [])
         if node.op in ("conv", "dense"):
             if node.op == "conv":
-                bank = _filter_bank(blobs[0], self.bgr and node.inputs[0] == "data")
+                bank = _filter_bank(blobs[0], flip_to_rgb=node.inputs[0] == "data")  # a BGR Caffe net
                 pads, strides = list(a["pads"]), list(a["strides"])
                 out = (bank.shape[3], *(_caffe_out(s, k, st, p0, p1, False) for s, k, st, p0, p1 in
                                         zip(shape[1:], a["kernel"], strides, pads[0::2], pads[1::2])))
@@ -161,26 +161,33 @@ class _Importer:
                                   "interpolation": "bilinear", "keepAspect": True}}
         return {"layers": StructArray(self.layers), "params": StructArray(self.params), "meta": meta}
 
-    def simplenn(self, average_image):
-        """``{'layers', 'meta'}`` of the SimpleNN file (a chain: one cell per layer)."""
+    def simplenn(self, average_image, beta16=False):
+        """``{'layers', 'meta'}`` of the SimpleNN file (a chain: one cell per layer); ``beta16``: as files
+        before MatConvNet 1.0-beta17 (``filters``/``biases`` fields, LRN type 'normalize', ``normalization``
+        at the top level instead of in ``meta``)."""
         for node in self.graph.nodes:
             self.convert(node)
         values = {param["name"]: param["value"] for param in self.params}
-        fields = {"dagnn.Conv": ("conv", ("pad", "stride", "dilate", "size")),
+        fields = {"dagnn.Conv": ("conv", ("pad", "stride") if beta16 else ("pad", "stride", "dilate", "size")),
                   "dagnn.Pooling": ("pool", ("method", "poolSize", "stride", "pad")),
+                  "dagnn.LRN": ("normalize" if beta16 else "lrn", ("param",)),
                   "dagnn.ReLU": ("relu", ("leak",)), "dagnn.SoftMax": ("softmax", ())}
         layers = []
         for layer in self.layers:
             kind, keys = fields[layer["type"]]
             record = {"name": layer["name"], "type": kind,
                       **{("pool" if key == "poolSize" else key): layer["block"][key] for key in keys}}
-            if layer["params"]:
-                record["weights"] = [values[name] for name in layer["params"]]
+            weights = [values[name] for name in layer["params"]]
+            if weights and beta16:
+                record.update(filters=weights[0], biases=weights[1])
+            elif weights:
+                record["weights"] = weights
             layers.append(record)
         channels, height, width = self.graph.inputs["data"]
-        meta = {"normalization": {"imageSize": _row([height, width, channels]),
-                                  "averageImage": average_image}}
-        return {"layers": layers, "meta": meta}
+        normalization = {"imageSize": _row([height, width, channels]), "averageImage": average_image}
+        if beta16:
+            return {"layers": layers, "normalization": normalization}
+        return {"layers": layers, "meta": {"normalization": normalization}}
 
 
 def _caffe_and_mat(tmp_path, prototxt, mat_name, layout, names=None, extra=None, average_image=None,
@@ -196,15 +203,16 @@ def _caffe_and_mat(tmp_path, prototxt, mat_name, layout, names=None, extra=None,
         graph = extra(graph, blobs)
     average = np.array([[[122.0, 116.0, 104.0]]]) if average_image is None else average_image
     importer = _Importer(graph, blobs, names)
-    mat = write_mat(tmp_path / mat_name, getattr(importer, layout)(average))
+    variables = importer.dagnn(average) if layout == "dagnn" else importer.simplenn(average, layout == "beta16")
+    mat = write_mat(tmp_path / mat_name, variables)
     return caffemodel, mat
 
 
-def _same_outputs(builder, caffemodel, mat, seed, **kwargs):
+def _same_outputs(builder, caffemodel, mat, seed, size=224):
     """The builder's scores from the .mat (RGB input) equal those from the caffemodel (BGR input)."""
-    rgb = np.random.default_rng(seed).uniform(-120, 120, (1, 224, 224, 3)).astype(np.float32)
+    rgb = np.random.default_rng(seed).uniform(-120, 120, (1, size, size, 3)).astype(np.float32)
     make = getattr(keras_zoo, builder)
-    options = dict(include_preprocessing=False, classifier_activation=None, **kwargs)
+    options = {"include_preprocessing": False, "classifier_activation": None}
     y_mat = _nchw(make(weights=str(mat), **options)(rgb))
     y_caffe = _nchw(make(weights=str(caffemodel), **options)(rgb[..., ::-1]))
     assert_close_rel(y_mat, y_caffe, tol=1e-5, what=f"{builder} .mat against .caffemodel")
@@ -327,3 +335,11 @@ def test_fully_connected_layer_as_the_other_form(builder_op):
     expected = np.einsum("nhwc,hwco->no", x, bank) + bias
     y = np.asarray(model(x)).reshape(2, 6)
     assert_close_rel(y, expected, tol=1e-5, what=f"file {file_graph.nodes[0].op} into builder {builder_op}")
+
+
+def test_alexnet_simplenn_beta16_fields(tmp_path, zoo_home):
+    """imagenet-caffe-alex.mat as written before beta17 (``filters``/``biases``, 'normalize' LRN as
+    [N kappa alpha/N beta], top-level ``normalization``): grouped convolutions and fc6 over 6x6x256."""
+    prototxt = fixture_path("bvlc/bvlc_alexnet/deploy.prototxt")
+    caffemodel, mat = _caffe_and_mat(tmp_path, prototxt, "imagenet-caffe-alex.mat", "beta16")
+    _same_outputs("AlexNet", caffemodel, mat, seed=11, size=227)

@@ -387,3 +387,17 @@ def test_meta_mean_comes_from_the_mat_file_once(tmp_path, monkeypatch):
     np.testing.assert_array_equal(mean, stored[np.newaxis].astype(np.float32))
     monkeypatch.delenv("KERAS_ZOO_MIRROR")
     np.testing.assert_array_equal(weights.resolve_mean(source, allow_fetch=False), mean)  # cached now
+
+
+def test_a_source_may_accept_several_checksums(tmp_path):
+    """MatConvNet re-exported its models: a .mat source accepts the seed's MD5 and the re-export's."""
+    from keras_zoo import registry
+
+    path = tmp_path / "net.mat"
+    path.write_bytes(b"re-exported weights")
+    actual = hashlib.md5(path.read_bytes()).hexdigest()
+    weights.verify(path, md5=["0" * 32, actual])
+    with pytest.raises(ConversionError, match=f"expected md5 {'1' * 32} or {'2' * 32}"):
+        weights.verify(path, md5=["1" * 32, "2" * 32])
+    resnet = registry.get_source(registry.get_card("resnet-50"), "matconvnet")
+    assert resnet["md5"] == ["73a3e51b75230d431c88bb795e14e91d", "d72aa76a8ddf8bd96e405ac0ba827724"]
