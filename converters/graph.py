@@ -19,8 +19,9 @@ op         weights (layout)
 =========  =====================================================================================================
 conv       ``kernel`` (kh, kw, cin // groups, cout); ``bias`` (cout,) when ``use_bias``
 deconv     ``kernel`` (kh, kw, cout // groups, cin); ``bias`` (cout,) when ``use_bias``
-dense      ``kernel`` (in, out), ``in`` enumerating the flattened input in channel-major (C, H, W) order;
-           ``bias`` (out,)
+dense      ``kernel`` (in, out), ``in`` enumerating the flattened input in channel-major (C, H, W) order, or
+           (kh, kw, C, out): a filter bank covering the whole (H, W, C) = (kh, kw, C) input (1, 1, C for a
+           flat input), e.g. a column-major file view that is never reordered; ``bias`` (out,)
 prelu      ``alpha`` (C,) or (1,) when ``channel_shared``
 batchnorm  ``mean`` (C,) and ``variance`` (C,) when ``attrs['stat'] == 'variance'`` (y uses sqrt(var + eps)),
            or ``std`` (C,) when ``attrs['stat'] == 'std'`` (y divides by std, no epsilon);

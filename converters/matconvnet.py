@@ -341,16 +341,11 @@ def _conv(layer, in_shapes, keep_conv, context):
     dilation = _pair(layer.options.get("dilate", 1), context, "dilate")
     covers_input = (len(in_shape) == 3 and (kh, kw) == tuple(in_shape[1:]))
     flat_input = len(in_shape) == 1 and (kh, kw) == (1, 1)
+    weights = {"kernel": kernel}  # as it lies in the file (no copy); for a dense node a whole-input filter bank
+    if bias is not None:
+        weights["bias"] = bias
     if (covers_input or flat_input) and groups == 1 and not any(pads) and dilation == (1, 1) \
             and layer.name not in keep_conv:
-        # Rows in (C, H, W) order, as the transposed view of (Cout, C*H*W) rows: MATLAB stores the bank
-        # column-major, i.e. as (Cout, C, W, H), so only the H x W cells are reordered (a copy) when
-        # there are several; a 1 x 1 bank stays a view of the file's data.
-        rows = kernel.T.reshape(filters * depth, kw, kh)
-        rows = _swap_last_axes(rows) if kh * kw > 1 else rows
-        weights = {"kernel": rows.reshape(filters, -1).T}
-        if bias is not None:
-            weights["bias"] = bias
         attrs = {"units": int(filters), "use_bias": bias is not None, "axis": 1}
         return _node(layer, "dense", attrs, weights), (int(filters),)
     if len(in_shape) == 1:
@@ -358,22 +353,9 @@ def _conv(layer, in_shapes, keep_conv, context):
     out_hw = [_conv_out(size, k, s, d, before, after, context)
               for size, k, s, d, before, after in zip(in_shape[1:], (kh, kw), strides, dilation,
                                                       pads[0::2], pads[1::2])]
-    weights = {"kernel": kernel}
-    if bias is not None:
-        weights["bias"] = bias
     attrs = {"filters": int(filters), "kernel": (kh, kw), "strides": strides, "pads": pads,
              "dilation": dilation, "groups": int(groups), "use_bias": bias is not None}
     return _node(layer, "conv", attrs, weights), (int(filters), *out_hw)
-
-
-def _swap_last_axes(array, block_bytes=1 << 26):
-    """A new float32 (n, b, a) array from an (n, a, b) one, a block at a time (no full-size temporary)."""
-    count, first, second = array.shape
-    result = np.empty((count, second, first), dtype=np.float32)
-    step = max(1, block_bytes // (4 * first * second))
-    for start in range(0, count, step):
-        result[start:start + step] = array[start:start + step].transpose(0, 2, 1)
-    return result
 
 
 def _convt(layer, in_shapes, keep_conv, context):

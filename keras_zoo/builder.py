@@ -104,10 +104,9 @@ def _dense(node, inputs, name, preset):
     axis = a.get("axis", 1)
     if axis not in (1, 1 - _rank(x)):
         raise ValueError(f"inner product from axis {axis} is not supported (only axis 1)")
-    rows = _unchanged
-    if _rank(x) > 2:
-        # Keras flattens NHWC in (H, W, C) order; the kernel rows are permuted to match
-        rows = _dense_kernel(tuple(x.shape[1:]))
+    flattened = tuple(x.shape[1:]) if _rank(x) > 2 else None
+    rows = _dense_kernel(np.shape(node.weights.get("kernel")), flattened)
+    if flattened:
         x = keras.layers.Flatten(name=f"{name}_flatten")(x)
     return [keras.layers.Dense(a["units"], use_bias=a.get("use_bias", True), name=name,
                                kernel_initializer=preset("kernel", rows), bias_initializer=preset("bias"))(x)]
@@ -346,8 +345,20 @@ def _unchanged(tensor):
     return tensor
 
 
-def _dense_kernel(spatial_shape):
-    """A transform of Caffe-order kernel rows (C, H, W) into Keras's (H, W, C) flatten order, slice-wise."""
+def _dense_kernel(kernel_shape, spatial_shape):
+    """The transform of a dense kernel's slices (along ``out``) into rows in Keras's flatten order, for an input
+    flattened from NHWC ``spatial_shape`` (H, W, C...) (None: a flat input).
+
+    2-D (in, out) kernels have rows in (C, H, W) order, which are permuted; a 4-D (kh, kw, C, out) whole-input
+    filter bank is in (H, W, C) order already (its slices are only reshaped). ValueError where such a bank does
+    not cover the input.
+    """
+    if len(kernel_shape) == 4:
+        bank = tuple(kernel_shape[:3])
+        if bank != (spatial_shape or (1, 1, bank[2])):
+            where = f"the input of shape {spatial_shape} (H, W, C)" if spatial_shape else "a flat input"
+            raise ValueError(f"the dense filter bank {tuple(kernel_shape)} (kh, kw, C, out) does not cover {where}")
+        return _unchanged
     if spatial_shape is None:
         return _unchanged
     channels_first = (spatial_shape[-1], *spatial_shape[:-1])
@@ -364,8 +375,8 @@ def _layer_arrays(node, layer):
     """``{variable name: (array, transform of a slice along the last axis)}`` for one node's weights."""
     weights = dict(node.weights)
     transforms = {}
-    if node.op == "dense":
-        transforms["kernel"] = _dense_kernel(_dense_rows_order(layer))
+    if node.op == "dense" and isinstance(layer, keras.layers.Dense):
+        transforms["kernel"] = _dense_kernel(np.shape(weights.get("kernel")), _dense_rows_order(layer))
     elif node.op == "batchnorm" and not node.attrs.get("use_global_stats", True):
         for statistic in ("mean", "variance", "std"):
             weights.pop(statistic, None)  # Caffe keeps them, but batch statistics are used
@@ -443,9 +454,11 @@ def _release_pages(array):
 
 def _check_shape(graph, node, key, array, expected, layer_name):
     """ConversionError unless ``array`` fits a variable of shape ``expected`` (exactly, for kernels)."""
-    shape = tuple(np.shape(array))
+    shape = compared = tuple(np.shape(array))
+    if node.op == "dense" and len(shape) == 4 and len(expected) == 2:
+        compared = (int(np.prod(shape[:-1])), shape[-1])  # a whole-input filter bank; _dense_kernel checks its H, W
     exact = node.op in ("conv", "deconv", "dense")
-    if (shape != tuple(expected)) if exact else (int(np.prod(shape)) != int(np.prod(expected))):
+    if (compared != tuple(expected)) if exact else (int(np.prod(shape)) != int(np.prod(expected))):
         raise _error(graph, node, f"weight '{key}' has shape {shape}, the Keras layer '{layer_name}' "
                                   f"expects {tuple(expected)}")
 
@@ -512,7 +525,10 @@ def _port(model, graph, *, rename, done):
         except ValueError:
             raise _error(graph, node, f"the Keras model has no layer '{keras_name(target)}' for its weights")
         variables = {variable.name: variable for variable in layer.weights}
-        arrays = _layer_arrays(node, layer)
+        try:
+            arrays = _layer_arrays(node, layer)
+        except ValueError as exc:
+            raise _error(graph, node, f"Keras layer '{layer.name}': {exc}") from None
         for key, (array, transform) in arrays.items():
             if (node.name, key) in done:
                 continue

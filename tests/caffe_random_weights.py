@@ -3,10 +3,12 @@
 The prototxt is read with ``converters.caffe.read_caffe`` and built with keras_zoo's builder to learn every
 layer's weight shapes (the caller may reuse that model and port the written weights into it); blobs are
 drawn in Caffe's layouts and written with :mod:`tests.caffe_writer`. Filters are He-scaled, so activations
-keep their scale through convolutions and ReLUs; batch norms get the statistics of the data that reaches them
-(every one normalises to zero mean and unit variance per channel on a calibration input), so deep residual
-nets stay at the unit scale instead of doubling at every block. OpenCV checks the blob shapes independently
-when it loads the result, so this is no circular check of the builder.
+keep their scale through convolutions and ReLUs. Batch norms are calibrated on a random input: one pass with
+every batch norm normalising by its batch's own statistics gives each one's per-channel input mean and mean
+square, stored as its mean and variance. Every channel so leaves at about unit scale or less (deep residual
+nets no longer double at every block), and a channel that barely varies is not magnified, rounding errors and
+all, by a tiny variance. OpenCV checks the blob shapes independently when it loads the result, so this is no
+circular check of the builder.
 """
 
 import pathlib
@@ -100,8 +102,8 @@ def _calibration_input(graph, rng, batch=2):
 
 
 def _input_statistics(model, layers, x):
-    """[(mean, variance)] per channel of what reaches each of ``layers`` (BatchNorm layers) when ``model``
-    runs on ``x`` with every batch norm normalising by its batch's own statistics."""
+    """[(mean, mean square)] per channel of what reaches each of ``layers`` (BatchNorm layers) when
+    ``model`` runs on ``x`` with every batch norm normalising by its batch's own statistics."""
     probe = keras.Model(model.input, [layer.input for layer in layers])
     for layer in layers:
         layer.use_global_stats = False
@@ -115,7 +117,7 @@ def _input_statistics(model, layers, x):
     for value in values:
         value = np.asarray(value, np.float64)
         axes = tuple(range(value.ndim - 1))
-        statistics.append((value.mean(axis=axes), value.var(axis=axes)))
+        statistics.append((value.mean(axis=axes), np.mean(value ** 2, axis=axes)))
     return statistics
 
 
@@ -124,18 +126,21 @@ def write_random_caffemodel(graph, model, path, *, seed=0):
 
     For nets with (inference) batch norms the weights are first written with unit statistics and loaded
     into ``model`` (its weights are overwritten), which then runs once on a random input with every batch
-    norm using its batch's statistics; those statistics are what the file stores.
+    norm using its batch's statistics; the mean and mean square of each one's input are what the file stores.
     """
     rng = np.random.default_rng(seed)
     keras_layers = {layer.name: layer for layer in model.layers}
     nodes = [node for node in graph.nodes if node.op in WEIGHTED_OPS]
     batchnorms = [node for node in nodes if node.op == "batchnorm" and node.attrs.get("use_global_stats", True)]
+
+    def draw(node):
+        return node.name, node.source_type, _node_blobs(node, keras_layers[keras_name(node.name)], rng)
+
     if not batchnorms:  # drawn one layer at a time, as written
-        return write_caffemodel(path, ((node.name, node.source_type, _node_blobs(node, keras_layers[
-            keras_name(node.name)], rng)) for node in nodes), net_name=graph.name)
+        return write_caffemodel(path, (draw(node) for node in nodes), net_name=graph.name)
     x = _calibration_input(graph, rng)
-    blobs = {node.name: _node_blobs(node, keras_layers[keras_name(node.name)], rng) for node in nodes}
-    layers = [(node.name, node.source_type, blobs[node.name]) for node in nodes]
+    layers = [draw(node) for node in nodes]
+    blobs = {name: layer_blobs for name, _, layer_blobs in layers}
     path = pathlib.Path(path)
     uncalibrated = write_caffemodel(path.with_name(path.name + ".uncalibrated"), layers, net_name=graph.name)
     try:
@@ -143,8 +148,8 @@ def write_random_caffemodel(graph, model, path, *, seed=0):
     finally:
         uncalibrated.unlink()
     statistics = _input_statistics(model, [keras_layers[keras_name(node.name)] for node in batchnorms], x)
-    for node, (mean, variance) in zip(batchnorms, statistics):
-        blobs[node.name][:] = _batchnorm_blobs(mean, variance)
+    for node, (mean, mean_square) in zip(batchnorms, statistics):
+        blobs[node.name][:] = _batchnorm_blobs(mean, mean_square)
     return write_caffemodel(path, layers, net_name=graph.name)
 
 

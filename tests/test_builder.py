@@ -122,6 +122,62 @@ def test_port_weights_assigns_large_kernels_in_slices(rng, monkeypatch):
     assert_close_rel(nchw(conv_out), np.einsum("nchw,co->nohw", pool, graph.node("conv2").weights["kernel"][0, 0]))
 
 
+def filter_bank_net(kernel, units):
+    """data (3, 4, 5) -> dense fc6 over the whole input -> dense fc7 (1 x 1 filter bank, a flat input)."""
+    return Graph("bank", {"data": (3, 4, 5)}, [
+        Node("fc6", "dense", ["data"], ["fc6"], dict(units=units, use_bias=True),
+             dict(kernel=kernel["fc6"], bias=kernel["fc6_bias"])),
+        Node("fc7", "dense", ["fc6"], ["fc7"], dict(units=2, use_bias=False), dict(kernel=kernel["fc7"])),
+    ], ["fc7", "fc6"], source="bank.mat")
+
+
+@pytest.mark.parametrize("path", ["build", "port in slices"])
+def test_dense_filter_bank_kernel_matches_channel_major_rows(rng, tmp_path, monkeypatch, path):
+    """A 4-D (kh, kw, C, out) dense kernel (a column-major file view, as MatConvNet stores a fully connected
+    layer) computes sum over h, w, c of x[h, w, c] * K[h, w, c, o], the same model as its 2-D (C, H, W) rows."""
+    bank = weights(rng, 4, 5, 3, 6)  # H x W x C x out over the (3, 4, 5) input
+    file = np.memmap(tmp_path / "fc6.bin", np.float32, "w+", shape=bank.shape, order="F")
+    file[...] = bank
+    file.flush()
+    mapped = np.memmap(tmp_path / "fc6.bin", np.float32, "r", shape=bank.shape, order="F")
+    fc7 = weights(rng, 1, 1, 6, 2)
+    as_bank = {"fc6": mapped, "fc6_bias": weights(rng, 6), "fc7": fc7}
+    as_rows = {"fc6": bank.transpose(2, 0, 1, 3).reshape(-1, 6), "fc6_bias": as_bank["fc6_bias"],
+               "fc7": fc7.reshape(6, 2)}
+    x = rng.standard_normal((2, 4, 5, 3)).astype(np.float32)  # NHWC
+    fc6 = np.einsum("nhwc,hwco->no", x.astype(np.float64), bank) + as_bank["fc6_bias"]
+    fc7_expected = fc6 @ fc7[0, 0]
+    models = {}
+    for form, kernels in (("bank", as_bank), ("rows", as_rows)):
+        graph = filter_bank_net(kernels, 6)
+        if path == "build":
+            models[form] = build_model(graph)
+        else:
+            monkeypatch.setattr(builder, "CHUNK_BYTES", 3 * 4 * 5 * 4)  # one output column per slice
+            bare = Graph(graph.name, graph.inputs,
+                         [Node(n.name, n.op, n.inputs, n.outputs, n.attrs) for n in graph.nodes], graph.outputs)
+            models[form] = port_weights(build_model(bare), graph)
+        y7, y6 = models[form](x)
+        assert_close_rel(y6, fc6, what=f"fc6 from the {form} kernel")
+        assert_close_rel(y7, fc7_expected, what=f"fc7 from the {form} kernel")
+    np.testing.assert_array_equal(models["bank"].get_layer("fc6").kernel.numpy(),
+                                  models["rows"].get_layer("fc6").kernel.numpy())
+
+
+@pytest.mark.parametrize("path", ["build", "port"])
+def test_dense_filter_bank_not_covering_the_input_is_an_error(rng, path):
+    kernels = {"fc6": weights(rng, 5, 4, 3, 6), "fc6_bias": weights(rng, 6), "fc7": weights(rng, 1, 1, 6, 2)}
+    graph = filter_bank_net(kernels, 6)  # 5 x 4 x 3 has the size of the 4 x 5 x 3 input, not its shape
+    with pytest.raises(ConversionError) as error:
+        if path == "build":
+            build_model(graph)
+        else:
+            good = filter_bank_net({**kernels, "fc6": weights(rng, 4, 5, 3, 6)}, 6)
+            port_weights(build_model(good), graph)
+    message = str(error.value)
+    assert "bank.mat" in message and "fc6" in message and "(5, 4, 3, 6)" in message and "(4, 5, 3)" in message
+
+
 def test_weight_shape_mismatch_names_file_layer_and_shapes(rng):
     graph = small_net(rng)
     graph.node("conv1/3x3").weights["kernel"] = weights(rng, 5, 5, 3, 4)

@@ -1,14 +1,13 @@
 """Caffe parity: converted Keras models against OpenCV's DNN module running the same prototxt + caffemodel.
 
 OpenCV (``cv2.dnn.readNetFromCaffe``, Winograd and layer fusion off) is the Caffe runtime. Every blob that a
-layer writes last is compared, not only the outputs, each to max|y - y_ref| <= 1e-4 * max|y_ref|; softmax
-outputs therefore get compared through their (pre-softmax) inputs too.
+layer writes last is compared, not only the outputs, each to max|y - y_ref| <= 1e-4 * max|y_ref|: the
+pre-softmax scores, and every layer of the deepest nets.
 
-Real trained caffemodels from the fixtures are used where they exist; for the classic deploy prototxts the
-weights are random (tests/caffe_random_weights.py). To keep the suite fast, some nets are run on smaller
-inputs than their deploy size (their fully connected layers then have fewer inputs) and the widest ones on a
-copy of the prototxt with fewer filters (``num_output`` divided); every layer type, parameter and connection
-stays as in the original file.
+Real trained caffemodels from the fixtures are used where they exist (on a batch of two). The classic deploy
+prototxts run unmodified, every layer with its real parameters, on random well-conditioned weights
+(tests/caffe_random_weights.py) and one image; only their input may be smaller than the declared one (see
+``GENERATED``).
 """
 
 import cv2
@@ -72,6 +71,7 @@ def assert_parity(prototxt, caffemodel, *, input_shape=None, model=None, batch=2
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     assert len(outputs) == len(references) == len(blobs)
     for blob, y, y_ref in zip(blobs, outputs, references):
+        assert np.any(y_ref), f"blob '{blob}' is all zeros in OpenCV: comparing it would prove nothing"
         y = np.asarray(y)
         assert_close_rel(np.moveaxis(y, -1, 1) if y.ndim == 4 else y, y_ref, tol=tol,
                          what=f"blob '{blob}' (layer '{writers[blob][0]}')")
@@ -109,8 +109,8 @@ def test_real_caffemodel_matches_opencv(prototxt, caffemodel, input_shape):
 # groups...). Only the input size may differ from the declared one (the reader's ``input_shape``; OpenCV
 # reshapes the net to the input it is given), where the net allows a smaller one: fully convolutional parts
 # take any size, InnerProduct layers get random weights sized for the flattened input. Some inputs are not
-# square so that a height/width mix-up shows. Nets whose classifier needs the declared size (GoogLeNet's and
-# ResNet's 7x7 average pooling before an InnerProduct) keep it or nearly.
+# square so that a height/width mix-up shows. Where a 7x7 average pooling feeds an InnerProduct, the input
+# stays near the declared 224 (ResNet takes 195 and more, GoogLeNet 223 to 231).
 GENERATED = [
     # name, deploy prototxt, input (H, W) (None: the declared size)
     ("caffenet_v0", "bvlc/legacy/caffenet_imagenet_deploy_v0.prototxt", (99, 131)),
@@ -147,10 +147,12 @@ GENERATED = [
 ]
 
 
-@pytest.mark.parametrize("prototxt,input_shape", [pytest.param(path, shape, id=name) for name, path, shape in GENERATED])
+@pytest.mark.parametrize("prototxt,input_shape", [pytest.param(path, shape, id=name)
+                                                   for name, path, shape in GENERATED])
 def test_deploy_net_with_random_weights_matches_opencv(prototxt, input_shape, tmp_path):
     prototxt = fixture_path(prototxt)
     graph = every_blob_as_output(deploy_graph(prototxt, input_shape=input_shape))
     model = build_model(graph)
     caffemodel = write_random_caffemodel(graph, model, tmp_path / "random.caffemodel")
+    # one image: these nets cost seconds each; the real caffemodels above check batches of two
     assert_parity(prototxt, caffemodel, input_shape=input_shape, model=model, batch=1)

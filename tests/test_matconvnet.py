@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 
+from converters import matfile
 from converters.errors import ConversionError
 from converters.matconvnet import read_matconvnet
 from keras_zoo.convert import from_matconvnet
@@ -255,13 +256,18 @@ def classifier(rng):
     return {"layers": layers, "meta": meta}, reference
 
 
-def test_fully_connected_layers_become_dense_at_the_fixed_size(tmp_path, rng):
+@pytest.mark.parametrize("version", ["5", "7.3"])
+def test_fully_connected_layers_become_dense_at_the_fixed_size(tmp_path, rng, version, monkeypatch):
+    monkeypatch.setattr(matfile, "MEMMAP_MIN_BYTES", 0)  # map even these small arrays, as a large one is
     net, reference = classifier(rng)
-    path = write_mat(tmp_path / "cls.mat", net, version="7.3")
+    path = write_mat(tmp_path / "cls.mat", net, version=version)
     graph = read_matconvnet(path)
     assert graph.inputs == {"input": (3, 8, 6)}
     assert [graph.node(name).op for name in ("fc6", "fc7")] == ["dense", "dense"]
-    assert graph.node("fc6").weights["kernel"].shape == (4 * 4 * 3, 10)
+    fc6 = graph.node("fc6").weights["kernel"]
+    # the whole-input filter bank (kh, kw, C, out) as the file holds it: a view of the file, never reordered
+    assert fc6.shape == (4, 3, 4, 10) and isinstance(fc6, np.memmap)
+    np.testing.assert_array_equal(fc6, net["layers"][3]["weights"][0])
     assert "loss" not in [node.name for node in graph.nodes]
     model = from_matconvnet(path)
     x = random(rng, 3, 8, 6, 3)

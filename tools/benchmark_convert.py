@@ -191,10 +191,13 @@ def main(argv=None):
                         help="where the VGG-16 files are written and kept (default: a temporary folder)")
     parser.add_argument("--formats", nargs="+", choices=sorted(FORMATS), default=list(FORMATS))
     parser.add_argument("--repeats", type=int, default=2, help="runs of each measurement (the best is kept)")
-    parser.add_argument("--child", choices=["read", "parse", "parse_copy", "convert", "keras"],
+    parser.add_argument("--child", choices=["write", "read", "parse", "parse_copy", "convert", "keras"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--path", type=pathlib.Path, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
+    if options.child == "write":
+        write_models(options.path, options.formats)
+        return 0
     if options.child:
         child(options.child, options.path, options.path.parent / f"{options.child}.keras")
         return 0
@@ -203,7 +206,10 @@ def main(argv=None):
         workdir.mkdir(parents=True, exist_ok=True)
         try:
             print(f"writing VGG-16 ({', '.join(options.formats)}) into {workdir} ...", flush=True)
-            paths = write_models(workdir, options.formats)
+            # written by a child: a child inherits its parent's peak RSS across fork + exec, so this one stays small
+            subprocess.run([sys.executable, str(pathlib.Path(__file__).resolve()), "--child", "write", "--path",
+                            str(workdir), "--formats", *options.formats], check=True)
+            paths = {name: workdir / FORMATS[name] for name in options.formats}
             keras_only = measure("keras", next(iter(paths.values())), options.repeats)
             print(f"Keras alone, build + save: {keras_only['seconds']:.3f} s, peak RSS "
                   f"{keras_only['maxrss_bytes'] / 1e6:.1f} MB", flush=True)
