@@ -74,7 +74,8 @@ def convert_onnx(model, *, batch=None, opset=DEFAULT_OPSET):
     signature = [tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)]
     signature += [tf.TensorSpec(v.shape, v.dtype, name=name) for v, name in zip(variables, names)]
     try:
-        proto, _ = tf2onnx.convert.from_function(tf.function(serve), input_signature=signature, opset=opset)
+        proto, _ = tf2onnx.convert.from_function(tf.function(serve), input_signature=signature, opset=opset,
+                                                 custom_op_handlers={"FloorDiv": (_floor_div, [])})
     except Exception as error:  # tf2onnx raises many kinds; one line names the failure
         raise common.ExportError(f"{model.name}: ONNX conversion failed: {type(error).__name__}: "
                                  f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}") from None
@@ -89,6 +90,22 @@ def convert_onnx(model, *, batch=None, opset=DEFAULT_OPSET):
         raise common.ExportError(f"{model.name}: the ONNX graph has operators TensorRT cannot parse: "
                                  f"{', '.join(unsupported)}")
     return proto
+
+
+def _floor_div(ctx, node, name, args):
+    """TensorFlow's FloorDiv for tf2onnx. Its own handler makes an integer FloorDiv an ONNX Div, which rounds
+    toward zero: wrong for negative quotients, such as the ceil-mode pooling sizes of inputs of dynamic size.
+    Integers here: (a - Mod(a, b)) / b, exact (ONNX's integer Mod takes the divisor's sign, a floor modulo)."""
+    from onnx import TensorProto
+    from tf2onnx.onnx_opset.math import FloorDiv
+
+    if ctx.get_dtype(node.input[0]) in (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE):
+        FloorDiv.version_6(ctx, node)  # Div then Floor: right for floats
+        return
+    remainder = ctx.make_node("Mod", list(node.input))
+    divisible = ctx.make_node("Sub", [node.input[0], remainder.output[0]])
+    ctx.replace_input(node, node.input[0], divisible.output[0], 0)
+    node.type = "Div"
 
 
 def bind_weights(proto, weights):
@@ -221,7 +238,7 @@ def _place(extra_files, folder):
 class OnnxRunner:
     """Runs an ONNX file with ONNX Runtime (CPU), any number of images."""
 
-    def __init__(self, path, *, batch=32):
+    def __init__(self, path, *, batch=8):
         import onnxruntime
 
         self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -512,6 +512,7 @@ def port_weights(model, graph, *, rename=None):
 
 def _port(model, graph, *, rename, done):
     """port_weights, leaving out the ``(node name, weight name)`` pairs in ``done`` (already initialised)."""
+    layers = {layer.name: layer for layer in model.layers}  # get_layer scans every layer on each call
     for node in graph.nodes:
         if not node.weights:
             continue
@@ -520,9 +521,8 @@ def _port(model, graph, *, rename, done):
             target = rename(node.name)
         elif rename:
             target = rename.get(node.name, node.name)
-        try:
-            layer = model.get_layer(keras_name(target))
-        except ValueError:
+        layer = layers.get(keras_name(target))
+        if layer is None:
             raise _error(graph, node, f"the Keras model has no layer '{keras_name(target)}' for its weights")
         variables = {variable.name: variable for variable in layer.weights}
         try:

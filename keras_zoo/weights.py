@@ -370,14 +370,14 @@ def _fully_connected_for(node, layer, graph):
     kernel = node.weights.get("kernel")
     if target is None or kernel is None or kernel.ndim == len(target):
         return node
-    if kernel.ndim == 4 and len(target) == 2:  # (kh, kw, C, out) -> rows in (C, H, W) order
-        kernel = np.transpose(kernel, (2, 0, 1, 3)).reshape(-1, kernel.shape[-1])
+    if kernel.ndim == 4 and len(target) == 2:  # a whole-input filter bank is a dense kernel as it is
         op, attrs = "dense", {"units": int(kernel.shape[-1]), "use_bias": "bias" in node.weights, "axis": 1}
     elif kernel.ndim == 2 and len(target) == 4:
         height, width, channels, units = target
         if kernel.shape != (channels * height * width, units):
             return node  # port_weights reports the mismatch
-        kernel = np.transpose(kernel.reshape(channels, height, width, units), (1, 2, 0, 3))
+        kernel = np.ascontiguousarray(np.transpose(kernel.reshape(channels, height, width, units), (1, 2, 0, 3)),
+                                      np.float32)
         op, attrs = "conv", {"filters": units, "kernel": (height, width), "strides": (1, 1),
                              "pads": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1,
                              "use_bias": "bias" in node.weights}
@@ -385,7 +385,7 @@ def _fully_connected_for(node, layer, graph):
         return node
     log.info("%s: layer '%s' converted from %s to %s for the builder", graph.source, node.name, node.op, op)
     return dataclasses.replace(node, op=op, attrs=attrs,
-                               weights={**node.weights, "kernel": np.ascontiguousarray(kernel, np.float32)})
+                               weights={**node.weights, "kernel": kernel})
 
 
 def save_by_name(model, path, names=None, meta=None):

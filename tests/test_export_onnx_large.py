@@ -149,3 +149,28 @@ def test_fcn8s_with_its_411_mb_fc6(tmp_path):
     assert kernel.shape == (7, 7, 512, 4096)
     fc6 = next(init for init in proto.graph.initializer if list(init.dims) == [4096, 512, 7, 7])
     np.testing.assert_array_equal(onnx.numpy_helper.to_array(fc6), kernel.transpose(3, 2, 0, 1))
+
+
+def caffe_ceil_pool_size(size, kernel, stride):
+    """Caffe's pooled size (ceil rounding, no padding), written from its pooling layer's formula."""
+    return -(-(size - kernel) // stride) + 1
+
+
+def test_dynamic_size_ceil_pooling(tmp_path):
+    """One ONNX file for any input size: the ceil-mode output size is computed at run time with integer
+    floor division of negative numbers, which tf2onnx's own handler rounds toward zero."""
+    import keras
+
+    from keras_zoo import layers
+
+    images = keras.Input((None, None, 3), name="data")
+    x = layers.Conv2D(4, 3, pads=(1, 1, 1, 1), name="conv")(images)
+    model = keras.Model(images, layers.Pool2D("max", 3, 2, rounding="ceil", name="pool")(x))
+    randomize(model, seed=3)
+    path = onnx_export.save_onnx(onnx_export.convert_onnx(model), tmp_path / "pool.onnx")
+    runner = onnx_export.OnnxRunner(path)
+    for height, width in ((20, 20), (21, 24), (37, 30)):
+        x = common.sample_images((height, width), 2)
+        got = runner(x)[0]
+        assert got.shape == (2, caffe_ceil_pool_size(height, 3, 2), caffe_ceil_pool_size(width, 3, 2), 4)
+        assert_close_rel(got, model.predict(x, verbose=0), 1e-4)
