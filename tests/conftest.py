@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_ZOO_SPEED_SECONDS", "0.05")  # speed is never tested: keep exporters' timing runs short
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -53,14 +53,6 @@ def lenet():
                       preprocessing=Preprocessing(scale=1 / 256))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def short_speed_runs():
-    """Speed is not tested here: keep the exporters' timing runs short."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KERAS_ZOO_SPEED_SECONDS", "0.05")
-        yield
-
-
 @pytest.fixture(scope="module")
 def model():
     return small_zoo_model()

@@ -14,13 +14,6 @@ from tests.test_export_formats import SIZE, lenet, small_zoo_model
 NO_TENSORRT = trt.tensorrt_unavailable()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def short_speed_runs():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KERAS_ZOO_SPEED_SECONDS", "0.05")
-        yield
-
-
 @pytest.fixture(scope="module")
 def keras_files(tmp_path_factory):
     from keras_zoo.convert import save_model

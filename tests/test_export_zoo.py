@@ -9,13 +9,6 @@ from tests.helpers import assert_close_rel
 from tests.test_export_formats import run_litert
 
 
-@pytest.fixture(scope="module", autouse=True)
-def short_speed_runs():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KERAS_ZOO_SPEED_SECONDS", "0.05")
-        yield
-
-
 def zoo(name, **kwargs):
     from keras_zoo import registry
 
