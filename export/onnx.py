@@ -283,20 +283,24 @@ def quantize_int8(source, output, calibration):
 
 
 def export_onnx(model, output, *, samples, reference, batch=None, opset=DEFAULT_OPSET, name="model",
-                speed_batch=8):
+                speed_batch=None):
     """Write ``model`` as an ONNX file after checking it with ONNX Runtime against ``reference``.
+
+    ONNX Runtime and the speed runs take batches of ``batch``, else ``speed_batch``, else 8 images of up to
+    256x256 and fewer of larger ones (FCN-8s at 500x500 holds gigabytes of activations per image).
 
     Returns the :class:`~export.report.ParityReport`; ``output`` is written atomically, only when it passed.
     """
     proto = convert_onnx(model, batch=batch, opset=opset)
     output = pathlib.Path(output)
+    speed_batch = batch or speed_batch or max(1, min(8, 8 * 256 * 256 // (samples.shape[1] * samples.shape[2])))
     result = None
     with common.atomic_output(output) as tmp:
         extra_files = write_onnx(proto, tmp)
-        runner = OnnxRunner(tmp)
+        runner = OnnxRunner(tmp, batch=speed_batch)
         candidate = runner(samples)
-        speed = {"keras": report.measure_speed(model.predict_on_batch, samples, batch=batch or speed_batch),
-                 "onnxruntime": report.measure_speed(runner, samples, batch=batch or speed_batch)}
+        speed = {"keras": report.measure_speed(model.predict_on_batch, samples, batch=speed_batch),
+                 "onnxruntime": report.measure_speed(runner, samples, batch=speed_batch)}
         result = report.build_report(
             format="onnx", model=name, artifact=output, precision="float32", candidate=candidate,
             reference=reference, file_size=sum(path.stat().st_size for path in [tmp, *extra_files]),

@@ -144,7 +144,7 @@ def build_engine(onnx_path, *, precision="fp16", batch_range=(1, 8, 32), calibra
         explicit_batch = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
     network = builder.create_network(explicit_batch)
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse(pathlib.Path(onnx_path).read_bytes()):
+    if not parser.parse_from_file(str(onnx_path)):  # finds a model's external weights file beside it
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise common.ExportError(f"{onnx_path}: TensorRT's ONNX parser failed: {errors}")
     config = builder.create_builder_config()
