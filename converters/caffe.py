@@ -28,6 +28,7 @@ of the file (nothing is copied until the consumer reads them), converted once to
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import mmap
@@ -273,17 +274,24 @@ _LAYER_FIELDS = {  # NetParameter field -> (layer message class, its blobs field
 _V0_LAYER_FIELD, _V0_BLOBS_FIELD = 1, 50  # V1LayerParameter.layer, V0LayerParameter.blobs
 
 
-def _scan_caffemodel(path):
-    """(NetParameter without blobs, {layer name: [_BlobRef]}) of a binary caffemodel."""
+@contextlib.contextmanager
+def _mapped(path, what):
+    """(read-only mmap, size) of ``path``; ConversionError naming ``what`` for an empty or unreadable file."""
     try:
         with open(path, "rb") as handle:
             size = handle.seek(0, 2)
             if size == 0:
-                raise ConversionError("the caffemodel is empty", path=path)
+                raise ConversionError(f"the {what} is empty", path=path)
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                return _scan_net(path, buf, size)
+                yield buf, size
     except OSError as exc:
-        raise ConversionError(f"cannot read the caffemodel: {exc.strerror or exc}", path=path) from None
+        raise ConversionError(f"cannot read the {what}: {exc.strerror or exc}", path=path) from None
+
+
+def _scan_caffemodel(path):
+    """(NetParameter without blobs, {layer name: [_BlobRef]}) of a binary caffemodel."""
+    with _mapped(path, "caffemodel") as (buf, size):
+        return _scan_net(path, buf, size)
 
 
 def _scan_net(path, buf, size):
@@ -1203,14 +1211,8 @@ def read_mean_file(path):
             raise ConversionError(f"cannot read the mean file: {exc}", path=path) from None
     else:
         try:
-            with open(path, "rb") as handle:
-                size = handle.seek(0, 2)
-                if size == 0:
-                    raise ConversionError("the mean file is empty", path=path)
-                with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                    blob = _BlobRef(path, buf, 0, size)
-        except OSError as exc:
-            raise ConversionError(f"cannot read the mean file: {exc.strerror or exc}", path=path) from None
+            with _mapped(path, "mean file") as (buf, size):
+                blob = _BlobRef(path, buf, 0, size)
         except _Corrupt as exc:
             raise ConversionError(f"not a Caffe BlobProto mean file: {exc}", path=path) from None
         array = np.array(blob.array()).reshape(blob.shape)

@@ -298,6 +298,34 @@ def keras_outputs(model, images, batch_size=8):
     return [np.asarray(o, np.float32) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
 
 
+def add_calibration_options(parser, count, what="int8"):
+    """The options choosing the representative images that calibrate ``what``."""
+    parser.add_argument("--representative", default=None, metavar="DIR",
+                        help=f"folder of images calibrating {what} (default: the --samples images)")
+    parser.add_argument("--num-representative", type=int, default=count,
+                        help=f"how many representative images calibrate {what}")
+
+
+def calibration_images(job, options):
+    """The representative images of :func:`add_calibration_options`, fitted to the job's model."""
+    return sample_images(job.size, options.num_representative, folder=options.representative or options.samples,
+                         channels=input_channels(job.model), fit=resize_spec(job.source))
+
+
+def run_batched(run, images, batch, *, pad):
+    """``run(chunk) -> [outputs]`` over ``images`` in chunks of ``batch``; with ``pad`` the last chunk is filled
+    up to ``batch`` by repeating its last image (runtimes with a fixed batch) and the extra rows are dropped."""
+    images = np.asarray(images, np.float32)
+    parts = []
+    for start in range(0, len(images), batch):
+        chunk = images[start:start + batch]
+        filled = len(chunk)
+        if pad and filled < batch:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - filled, axis=0)])
+        parts.append([np.asarray(out)[:filled] for out in run(chunk)])
+    return [np.concatenate(column) for column in zip(*parts)]
+
+
 def prepare_job(options, leaf):
     """Load the model named on the command line, make its sample inputs and reference outputs."""
     setup_logging(options.verbose)

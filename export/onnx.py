@@ -247,15 +247,8 @@ class OnnxRunner:
         self.fixed = isinstance(fixed, int)
 
     def __call__(self, images):
-        images = np.asarray(images, np.float32)
-        parts = []
-        for start in range(0, len(images), self.batch):
-            chunk = images[start:start + self.batch]
-            filled = len(chunk)
-            if self.fixed and filled < self.batch:
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch - filled, axis=0)])
-            parts.append([out[:filled] for out in self.session.run(None, {INPUT_NAME: chunk})])
-        return [np.concatenate(column) for column in zip(*parts)]
+        return common.run_batched(lambda chunk: self.session.run(None, {INPUT_NAME: chunk}), images, self.batch,
+                                  pad=self.fixed)
 
 
 def quantize_int8(source, output, calibration):
@@ -334,9 +327,7 @@ def main(argv=None):
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset")
     parser.add_argument("--quantize", choices=["int8"], default=None,
                         help="also write OUT with .int8.onnx: explicit (QDQ) int8 for TensorRT")
-    parser.add_argument("--representative", default=None, metavar="DIR",
-                        help="folder of images calibrating int8 (default: the --samples images)")
-    parser.add_argument("--num-representative", type=int, default=32, help="how many calibration images")
+    common.add_calibration_options(parser, 32)
     options = parser.parse_args(argv)
     return common.run_main(lambda _: _main(options), argv)
 
@@ -348,10 +339,7 @@ def _main(options):
     status = report.finish(result, job.report_path)
     if status or not options.quantize:
         return status
-    calibration = common.sample_images(job.size, options.num_representative,
-                                       folder=options.representative or options.samples,
-                                       channels=common.input_channels(job.model),
-                                       fit=common.resize_spec(job.source))
+    calibration = common.calibration_images(job, options)
     int8_path = job.output.with_suffix(".int8.onnx")
     result = export_onnx_int8(job.output, int8_path, samples=job.samples, reference=job.reference,
                               calibration=calibration, name=job.name)

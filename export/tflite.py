@@ -135,16 +135,10 @@ class TFLiteRunner:
 
     def __call__(self, images):
         """Outputs (list, one array per model output) for ``images`` (float32, NHWC)."""
-        images = np.asarray(images, np.float32)
-        parts = []
-        for start in range(0, len(images), self.batch):
-            chunk = images[start:start + self.batch]
-            filled = len(chunk)
-            if filled < self.batch:
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch - filled, axis=0)])
+        def run(chunk):
             outputs = self.runner(images=chunk)
-            parts.append([np.array(outputs[key][:filled]) for key in self.keys])
-        return [np.concatenate(column) for column in zip(*parts)]
+            return [outputs[key] for key in self.keys]
+        return common.run_batched(run, images, self.batch, pad=True)
 
 
 def export_tflite(model, output, *, samples, reference, quantization="float32", representative=None, batch=1,
@@ -178,10 +172,7 @@ def main(argv=None):
     parser = common.make_parser("python -m export.tflite", __doc__)
     parser.add_argument("--quantization", "-q", choices=sorted(QUANTIZATIONS), default="float32",
                         help="float32, float16 weights, dynamic-range int8, or full int8")
-    parser.add_argument("--representative", default=None, metavar="DIR",
-                        help="folder of images calibrating full int8 (default: the --samples images)")
-    parser.add_argument("--num-representative", type=int, default=32,
-                        help="how many representative images calibrate full int8")
+    common.add_calibration_options(parser, 32, "full int8")
     options = parser.parse_args(argv)
     return common.run_main(lambda _: _main(options), argv)
 
@@ -190,10 +181,7 @@ def _main(options):
     job = common.prepare_job(options, "{name}." + options.quantization + ".tflite")
     representative = None
     if options.quantization == "int8":
-        representative = common.sample_images(job.size, options.num_representative,
-                                              folder=options.representative or options.samples,
-                                              channels=common.input_channels(job.model),
-                                              fit=common.resize_spec(job.source))
+        representative = common.calibration_images(job, options)
     result = export_tflite(job.model, job.output, samples=job.samples, reference=job.reference,
                            quantization=options.quantization, representative=representative,
                            batch=options.batch or 1, name=job.name)

@@ -273,9 +273,7 @@ def main(argv=None):
     parser.add_argument("--int8-mode", choices=["auto", "explicit", "calibrate"], default="auto",
                         help="explicit QDQ quantization (TensorRT >= 10) or the entropy calibrator; "
                              "auto: by the TensorRT version")
-    parser.add_argument("--representative", default=None, metavar="DIR",
-                        help="folder of images calibrating int8 (default: the --samples images)")
-    parser.add_argument("--num-representative", type=int, default=64, help="how many calibration images")
+    common.add_calibration_options(parser, 64)
     parser.add_argument("--opset", type=int, default=onnx_export.DEFAULT_OPSET, help="ONNX opset")
     options = parser.parse_args(argv)
     return common.run_main(lambda _: _main(options), argv)
@@ -296,10 +294,7 @@ def _main(options):
         return status
     calibration = None
     if options.precision == "int8":
-        calibration = common.sample_images(job.size, options.num_representative,
-                                           folder=options.representative or options.samples,
-                                           channels=common.input_channels(job.model),
-                                           fit=common.resize_spec(job.source))
+        calibration = common.calibration_images(job, options)
     why_not = tensorrt_unavailable()
     int8_mode = options.int8_mode
     if options.precision == "int8" and (int8_mode == "explicit" or (int8_mode == "auto" and (
