@@ -1,7 +1,8 @@
 """Images/s of zoo models in Keras and in every exported form, on this machine, side by side.
 
 ``export_benchmark(['caffenet', 'googlenet', 'resnet-50'])`` exports each model (SavedModel, ONNX, TFLite
-float32/float16/int8) into a temporary folder, checks each against Keras, and measures its throughput;
+float32/float16/int8) into a temporary folder, checks each against Keras, and measures its throughput (the
+exports and the Keras model they are timed against have their batch norms folded, as the exporters do);
 ``format_table(rows)`` prints them as the seed's speed table, with each runtime's ratio to Keras.
 """
 
@@ -40,6 +41,8 @@ def export_benchmark(model_names, *, weights=None, batch=8, num_samples=16, samp
 
     ``weights`` goes to the builders (None: the card's default; 'none' random weights, for speed only).
     """
+    from keras_zoo.folding import fold_batchnorm
+
     rows = []
     for spec in model_names:
         model, card = common.load_model(spec, weights=weights)
@@ -49,6 +52,7 @@ def export_benchmark(model_names, *, weights=None, batch=8, num_samples=16, samp
         samples = common.sample_images(size, num_samples, folder=samples_folder,
                                        channels=common.input_channels(model), fit=common.resize_spec(source))
         reference = common.keras_outputs(model, samples)
+        model = fold_batchnorm(model)  # what the exporters export
         with tempfile.TemporaryDirectory(prefix="keras_zoo_bench.") as workdir:
             reports = _exports(model, workdir, samples, reference, batch, name)
         keras_speed = reports["saved_model"].speed["keras"]

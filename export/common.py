@@ -56,6 +56,9 @@ def make_parser(prog, description):
                         help="number of sample inputs for the parity check")
     parser.add_argument("--report", default=None, metavar="JSON",
                         help="where to write the parity report (default: next to the artifact)")
+    parser.add_argument("--keep-batchnorm", action="store_true",
+                        help="export batch norms and Scale layers as they are (default: folded into the "
+                             "convolution before them; the parity check compares with the unfolded model)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     return parser
 
@@ -341,5 +344,10 @@ def prepare_job(options, leaf):
     output = pathlib.Path(options.output) if options.output else default_output(name, leaf.format(name=name))
     report_path = pathlib.Path(options.report) if options.report else output.parent / f"{output.name}.report.json"
     log.info("%s: %d sample inputs of %dx%d", name, len(samples), *size)
+    reference = keras_outputs(model, samples)
+    if not options.keep_batchnorm:
+        from keras_zoo.folding import fold_batchnorm
+
+        model = fold_batchnorm(model)
     return Job(model=model, name=name, card=card, source=source, size=size, samples=samples,
-               reference=keras_outputs(model, samples), output=output, report_path=report_path)
+               reference=reference, output=output, report_path=report_path)

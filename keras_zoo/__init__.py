@@ -21,6 +21,7 @@ from keras_zoo.version import __version__
 _EXPORTS = {
     "keras_zoo.builder": ["build_model", "port_weights"],
     "keras_zoo.convert": ["from_caffe", "from_matconvnet", "convert_caffe", "convert_matconvnet"],
+    "keras_zoo.folding": ["fold_batchnorm"],
     "keras_zoo.registry": ["list_models", "get_card", "get_model"],
     "keras_zoo.models": [
         "VGG16", "VGG19", "VGGF", "VGGM", "VGGS", "VGGM128", "VGGM1024", "VGGM2048", "VGGFace", "AlexNet",

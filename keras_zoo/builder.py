@@ -4,7 +4,6 @@ Every framework-specific meaning is already explicit in the graph's attributes (
 this module only maps ops onto the layers of :mod:`keras_zoo.layers` and Keras built-ins where those are exact.
 """
 
-import dataclasses
 import logging
 import mmap
 import re
@@ -71,11 +70,16 @@ def _nchw_shape(tensor):
     return shape if len(shape) <= 2 else (shape[0], shape[-1], *shape[1:-1])
 
 
-def _conv(node, inputs, name, preset):
+def _conv_layer(node, name, preset=None):
     a = node.attrs
-    return [zl.Conv2D(a["filters"], a["kernel"], strides=a.get("strides", 1), pads=a.get("pads", 0),
-                      dilation=a.get("dilation", 1), groups=a.get("groups", 1), use_bias=a.get("use_bias", True),
-                      kernel_initializer=preset("kernel"), bias_initializer=preset("bias"), name=name)(inputs[0])]
+    initializers = dict(kernel_initializer=preset("kernel"), bias_initializer=preset("bias")) if preset else {}
+    return zl.Conv2D(a["filters"], a["kernel"], strides=a.get("strides", 1), pads=a.get("pads", 0),
+                     dilation=a.get("dilation", 1), groups=a.get("groups", 1), use_bias=a.get("use_bias", True),
+                     name=name, **initializers)
+
+
+def _conv(node, inputs, name, preset):
+    return [_conv_layer(node, name, preset)(inputs[0])]
 
 
 def _deconv(node, inputs, name, preset):
@@ -92,10 +96,14 @@ def _pool(node, inputs, name, preset):
                       global_pool=a.get("global", False), name=name)(inputs[0])]
 
 
-def _lrn(node, inputs, name, preset):
+def _lrn_layer(node, name):
     a = node.attrs
-    return [zl.LRN(a.get("size", 5), a.get("alpha", 1e-4), a.get("beta", 0.75), a.get("k", 1.0),
-                   region=a.get("region", "across"), name=name)(inputs[0])]
+    return zl.LRN(a.get("size", 5), a.get("alpha", 1e-4), a.get("beta", 0.75), a.get("k", 1.0),
+                  region=a.get("region", "across"), name=name)
+
+
+def _lrn(node, inputs, name, preset):
+    return [_lrn_layer(node, name)(inputs[0])]
 
 
 def _dense(node, inputs, name, preset):
@@ -238,21 +246,41 @@ _MAKERS = {
 }
 
 
+# what must agree between a weights file's layer and the model's layer of its name (port_weights checks)
+_COMPARED = {"conv": (_conv_layer, ("kernel_size", "strides", "pads", "dilation")),
+             "lrn": (_lrn_layer, ("size", "alpha", "beta", "k", "region"))}
+
+
+def _check_configuration(graph, node, layer):
+    """ConversionError where ``node`` (a convolution or LRN) computes another function than the Keras ``layer``
+    it maps to: the file's network differs from the model's (e.g. other LRN constants or pads)."""
+    make, keys = _COMPARED.get(node.op, (None, ()))
+    if make is None:
+        return
+    expected = make(node, layer.name)
+    if type(expected) is not type(layer):
+        return  # e.g. a fully connected layer stored as a convolution: its weights' shapes are checked
+    ours, theirs = layer.get_config(), expected.get_config()
+    differ = [key for key in keys if not (np.allclose(ours[key], theirs[key], rtol=1e-6, atol=0)
+                                          if isinstance(ours[key], float) else ours[key] == theirs[key])]
+    if differ:
+        found = ", ".join(f"{key}={theirs[key]!r}" for key in differ)
+        wanted = ", ".join(f"{key}={ours[key]!r}" for key in differ)
+        raise _error(graph, node, f"the file's layer has {found} but the Keras layer '{layer.name}' has {wanted}: "
+                                  "the networks differ")
+
+
 def _error(graph, node, message):
     return ConversionError(message, path=graph.source or graph.name, layer=node.name,
                            layer_type=node.source_type or node.op)
 
 
-def build_model(graph, *, input_shape=None, preprocessing=None, name=None, fold_batchnorm=False):
+def build_model(graph, *, input_shape=None, preprocessing=None, name=None):
     """A ``keras.Model`` computing ``graph`` on NHWC input, with the graph's weights.
 
     ``input_shape`` (H, W) or (C, H, W) overrides the graph's image inputs' sizes (None dims stay free);
-    ``preprocessing`` (a :class:`keras_zoo.preprocessing.Preprocessing`) is applied to the first input;
-    ``fold_batchnorm`` folds inference batch norms and per-channel scales into the convolution or inner
-    product before them (see :func:`fold_affine_layers`; those layers then do not exist in the model).
+    ``preprocessing`` (a :class:`keras_zoo.preprocessing.Preprocessing`) is applied to the first input.
     """
-    if fold_batchnorm:
-        graph = fold_affine_layers(graph)
     inputs, tensors, presets = [], {}, _Presets(graph)
     for index, (blob, shape) in enumerate(graph.inputs.items()):
         try:
@@ -505,7 +533,8 @@ def port_weights(model, graph, *, rename=None):
     """Assign every weight-carrying node of ``graph`` to the layer of ``model`` with its (Keras) name.
 
     ``rename`` maps graph layer names to model layer names (a dict or a function) where they differ.
-    Shapes are checked; a mismatch raises :class:`ConversionError` naming the file, the layer and both shapes.
+    Shapes are checked, and so are the convolutions' and LRNs' configurations (pads, strides, LRN constants);
+    a mismatch raises :class:`ConversionError` naming the file, the layer and both values.
     """
     return _port(model, graph, rename=rename, done=())
 
@@ -514,7 +543,7 @@ def _port(model, graph, *, rename, done):
     """port_weights, leaving out the ``(node name, weight name)`` pairs in ``done`` (already initialised)."""
     layers = {layer.name: layer for layer in model.layers}  # get_layer scans every layer on each call
     for node in graph.nodes:
-        if not node.weights:
+        if not node.weights and node.op not in _COMPARED:
             continue
         target = node.name
         if callable(rename):
@@ -522,8 +551,13 @@ def _port(model, graph, *, rename, done):
         elif rename:
             target = rename.get(node.name, node.name)
         layer = layers.get(keras_name(target))
+        if not node.weights:
+            if layer is not None:
+                _check_configuration(graph, node, layer)
+            continue
         if layer is None:
             raise _error(graph, node, f"the Keras model has no layer '{keras_name(target)}' for its weights")
+        _check_configuration(graph, node, layer)
         variables = {variable.name: variable for variable in layer.weights}
         try:
             arrays = _layer_arrays(node, layer)
@@ -542,57 +576,3 @@ def _port(model, graph, *, rename, done):
         if unassigned:
             raise _error(graph, node, f"no weights for {unassigned} of Keras layer '{layer.name}'")
     return model
-
-
-# ----------------------------------------------------------------------------------------------------------
-# optional folding of inference affine layers into the layer before them
-
-
-def _affine_coefficients(node):
-    """(a, c) with y = x * a + c per channel for a foldable node, else None."""
-    w = {key: np.asarray(value, dtype=np.float64) for key, value in node.weights.items()}
-    if node.op == "batchnorm" and node.attrs.get("use_global_stats", True) and "mean" in w:
-        spread = w["std"] if node.attrs.get("stat") == "std" else np.sqrt(w["variance"] + node.attrs.get(
-            "epsilon", 1e-5))
-        scale = w.get("gamma", 1.0) / spread
-        return scale, w.get("beta", 0.0) - w["mean"] * scale
-    per_channel = node.attrs.get("axis", 1) == 1 and node.attrs.get("num_axes", 1) == 1
-    if node.op == "scale" and per_channel and "gamma" in w and len(node.inputs) == 1:
-        return w["gamma"], w.get("beta", 0.0)
-    if node.op == "bias" and per_channel and "beta" in w and len(node.inputs) == 1:
-        return 1.0, w["beta"]
-    return None
-
-
-def fold_affine_layers(graph):
-    """A copy of ``graph`` with batch norms (global statistics) and per-channel Scale/Bias layers that follow
-    a convolution or inner product directly (as the only reader of its output) folded into its weights.
-
-    Exact up to float rounding: W' = W * a per output channel, b' = b * a + c.
-    """
-    readers = {}
-    for node in graph.nodes:
-        for blob in node.inputs:
-            readers[blob] = readers.get(blob, 0) + 1
-    nodes, folded = [], 0
-    for node in graph.nodes:
-        previous = nodes[-1] if nodes else None
-        coefficients = _affine_coefficients(node) if previous is not None else None
-        foldable = (coefficients is not None and previous.op in ("conv", "dense") and "kernel" in previous.weights
-                    and node.inputs == previous.outputs
-                    and (node.outputs == node.inputs
-                         or (readers[node.inputs[0]] == 1 and node.inputs[0] not in graph.outputs)))
-        if not foldable:
-            nodes.append(node)
-            continue
-        scale, offset = coefficients
-        kernel = np.asarray(previous.weights["kernel"], dtype=np.float64)
-        bias = np.asarray(previous.weights.get("bias", 0.0), dtype=np.float64)
-        units = kernel.shape[-1]
-        weights = {"kernel": (kernel * np.broadcast_to(scale, (units,))).astype(np.float32),
-                   "bias": np.broadcast_to(bias * scale + offset, (units,)).astype(np.float32)}
-        nodes[-1] = dataclasses.replace(previous, outputs=list(node.outputs), weights=weights,
-                                        attrs={**previous.attrs, "use_bias": True})
-        folded += 1
-    log.info("folded %d batch-norm/scale layers into the layers before them", folded)
-    return dataclasses.replace(graph, nodes=nodes)

@@ -185,18 +185,19 @@ def _model_name(card):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", card["name"]).strip("_") or "caffe_zoo_model"
 
 
-def from_caffe_zoo(directory, *, cache_dir=None, preprocessing=None, input_shape=None, progress=True):
+def from_caffe_zoo(directory, *, cache_dir=None, preprocessing=None, input_shape=None, progress=True,
+                   fold_batchnorm=False):
     """A Keras model of a Caffe Model Zoo directory, with the directory's card as ``model.zoo_card``.
 
-    ``preprocessing`` and ``input_shape`` are passed to :func:`keras_zoo.convert.from_caffe` (the readme states
-    no mean: without ``preprocessing`` the model takes exactly what the Caffe net took).
+    ``preprocessing``, ``input_shape`` and ``fold_batchnorm`` are passed to :func:`keras_zoo.convert.from_caffe`
+    (the readme states no mean: without ``preprocessing`` the model takes exactly what the Caffe net took).
     """
     from keras_zoo.convert import from_caffe
 
     prototxt, caffemodel, card = read_caffe_zoo(directory, cache_dir=cache_dir, progress=progress)
     log.info("converting %s with %s", prototxt, caffemodel)
     model = from_caffe(prototxt, caffemodel, input_shape=input_shape, preprocessing=preprocessing,
-                       name=_model_name(card))
+                       name=_model_name(card), fold_batchnorm=fold_batchnorm)
     model.zoo_card = card
     return model
 

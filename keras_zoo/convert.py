@@ -6,34 +6,40 @@ import pathlib
 from converters.errors import ConversionError
 from keras_zoo.builder import build_model
 from keras_zoo.files import atomic_output
+from keras_zoo.folding import fold_batchnorm as fold_affine
 from keras_zoo.preprocessing import Preprocessing
 
 log = logging.getLogger(__name__)
 
 
-def from_caffe(prototxt, caffemodel=None, *, input_shape=None, preprocessing=None, name=None):
+def from_caffe(prototxt, caffemodel=None, *, input_shape=None, preprocessing=None, name=None,
+               fold_batchnorm=False):
     """A Keras model computing what Caffe computes for ``prototxt`` with the weights of ``caffemodel``.
 
     ``input_shape`` is (H, W) (or (C, H, W)) for nets whose input size the prototxt does not fix (train/val
     nets with data layers). ``preprocessing`` is a :class:`~keras_zoo.preprocessing.Preprocessing` (or None:
-    the model takes exactly what the Caffe net took, NHWC).
+    the model takes exactly what the Caffe net took, NHWC). ``fold_batchnorm`` folds batch norms and
+    per-channel Scale layers into the convolution before them (:func:`keras_zoo.fold_batchnorm`).
     """
     from converters.caffe import read_caffe
 
     graph = read_caffe(prototxt, caffemodel, input_shape=input_shape)
-    return build_model(graph, preprocessing=preprocessing, name=name)
+    model = build_model(graph, preprocessing=preprocessing, name=name)
+    return fold_affine(model) if fold_batchnorm else model
 
 
-def from_matconvnet(path, *, input_shape=None, normalize=False, name=None):
+def from_matconvnet(path, *, input_shape=None, normalize=False, name=None, fold_batchnorm=False):
     """A Keras model computing what MatConvNet computes for the network in ``path`` (SimpleNN or DagNN).
 
-    ``normalize=True`` bakes the file's ``meta.normalization`` (average image or pixel) into the model.
+    ``normalize=True`` bakes the file's ``meta.normalization`` (average image or pixel) into the model;
+    ``fold_batchnorm`` as in :func:`from_caffe`.
     """
     from converters.matconvnet import read_matconvnet
 
     graph = read_matconvnet(path, input_shape=input_shape)
     preprocessing = Preprocessing.from_normalization(graph.meta.get("normalization")) if normalize else None
-    return build_model(graph, preprocessing=preprocessing, name=name)
+    model = build_model(graph, preprocessing=preprocessing, name=name)
+    return fold_affine(model) if fold_batchnorm else model
 
 
 def save_model(model, output):

@@ -165,23 +165,32 @@ class Conv2D(_WeightedLayer):
         self._check_groups(channels, "conv with")
         self._add_kernel((*self.kernel_size, channels // self.groups, self.filters))
 
+    def _pads_are_same(self):
+        """Whether the pads equal 'same' padding: stride 1, half the (dilated) kernel on every side."""
+        halves = [dilation * (kernel - 1) // 2 for kernel, dilation in zip(self.kernel_size, self.dilation)]
+        spans_even = all(dilation * (kernel - 1) % 2 == 0 for kernel, dilation in zip(self.kernel_size,
+                                                                                          self.dilation))
+        return self.strides == (1, 1) and spans_even and self.pads == (halves[0], halves[0], halves[1], halves[1])
+
     def call(self, x):
-        x = _pad_hw(x, *self.pads)
+        padding = "same" if any(self.pads) and self._pads_are_same() else "valid"  # no separate pad op
+        if padding == "valid":
+            x = _pad_hw(x, *self.pads)
         kernel = self.kernel
         strides, dilation = self.strides, self.dilation
         if max(strides) > 1 and max(dilation) > 1:  # backends reject strides and dilation together
             kernel, dilation = _dilate_kernel(kernel, dilation), (1, 1)
         channels = x.shape[-1]
+        conv = dict(strides=strides, padding=padding, dilation_rate=dilation)
         if self.groups == 1:
-            y = ops.conv(x, kernel, strides=strides, dilation_rate=dilation)
+            y = ops.conv(x, kernel, **conv)
         elif self.groups == channels:
             depthwise = ops.reshape(kernel, (*kernel.shape[:2], channels, self.filters // channels))
-            y = ops.depthwise_conv(x, depthwise, strides=strides, dilation_rate=dilation)
+            y = ops.depthwise_conv(x, depthwise, **conv)
         else:
             xs = ops.split(x, self.groups, axis=-1)
             ks = ops.split(kernel, self.groups, axis=-1)
-            y = ops.concatenate([ops.conv(xg, kg, strides=strides, dilation_rate=dilation)
-                                 for xg, kg in zip(xs, ks)], axis=-1)
+            y = ops.concatenate([ops.conv(xg, kg, **conv) for xg, kg in zip(xs, ks)], axis=-1)
         return self._add_bias(y)
 
     def compute_output_shape(self, input_shape):
@@ -264,6 +273,14 @@ def _window_counts(xp, count, size, kernel, stride, before, after, divisor):
     return xp.minimum(start + kernel, size) - xp.maximum(start, 0)
 
 
+def _is_same_padding(size, count, kernel, stride, before, after, tail):
+    """Whether pooling windows along an axis of static ``size`` are those of 'same' padding."""
+    if not (_is_static(size) and _is_static(count)) or count != -(-size // stride):
+        return False
+    total = max((count - 1) * stride + kernel - size, 0)
+    return (before, tail) == (total // 2, total - total // 2)
+
+
 @register
 class Pool2D(keras.layers.Layer):
     """Max or average pooling with explicit pads, Caffe's ceil rule or floor rounding, and either divisor.
@@ -305,6 +322,8 @@ class Pool2D(keras.layers.Layer):
             axes.append((size, count, kernel, stride, before, after, max(tail, 0)))
         (_, rows, *_, pad_bottom), (_, cols, *_, pad_right) = axes
         pads = (self.pads[0], pad_bottom, self.pads[2], pad_right)
+        if self.method == "max" and all(_is_same_padding(*axis) for axis in axes):
+            return ops.max_pool(x, self.pool_size, self.strides, padding="same")  # no separate pad op
         x = _pad_below_max(x, *pads) if self.method == "max" else _pad_hw(x, *pads)
         if self.method == "max":
             y = ops.max_pool(x, self.pool_size, self.strides, padding="valid")
@@ -423,15 +442,15 @@ class BatchNorm(_SameShape, keras.layers.Layer):
         else:
             mean, spread = ops.moments(x, axes=tuple(range(len(x.shape) - 1)))
         if self.stat == "variance" or not self.use_global_stats:
-            std = ops.sqrt(spread + self.epsilon)
+            multiplier = ops.rsqrt(spread + self.epsilon)
         else:
-            std = spread
-        y = (x - mean) / std
+            multiplier = 1.0 / spread
+        offset = -mean * multiplier  # per channel: the image itself sees one multiply and one add
         if self.scale:
-            y = y * self.gamma
+            multiplier, offset = multiplier * self.gamma, offset * self.gamma
         if self.center:
-            y = y + self.beta
-        return y
+            offset = offset + self.beta
+        return x * multiplier + offset
 
     def get_config(self):
         config = super().get_config()

@@ -33,6 +33,11 @@ A card is a dict:
                       Scale into one batch norm (MatConvNet's import does): its gamma/beta go to the
                       builder's Scale layer named with the second prefix (``bn2a_branch1`` ->
                       ``scale2a_branch1``); None otherwise
+    ``bias_moves``    file layer -> file layer: a bias the builder's layer lacks (FCN's first upsampling in the
+                      2015 nets) is added to the bias of the layer whose output is summed with it (exact)
+    ``missing_layers`` builder layer -> why the file's network lacks it (e.g. an LRN): built for this source,
+                      the builder leaves the layer out (its readers read its input); a model that has the
+                      layer refuses the file with a ConversionError naming it
     ``metrics``       what the source's publisher reported (top-1/top-5 error %, images/s, mean IoU...)
     ``notes``         anything a user must know about this file
 
@@ -115,10 +120,11 @@ def _preprocessing(channel_order, mean, input_size, resize=256, crop="center", i
 
 
 def _source(name, filename, url, fmt, preprocessing, classes, default=False, metrics=None, notes="",
-            rename=None, unused=(), batchnorm_scale=None, **checksum):
+            rename=None, unused=(), batchnorm_scale=None, bias_moves=None, missing_layers=None, **checksum):
     source = {"name": name, "url": url, "filename": filename, "format": fmt, "default": default,
               "preprocessing": preprocessing, "classes": classes, "rename": dict(rename or {}),
               "unused": list(unused), "batchnorm_scale": list(batchnorm_scale) if batchnorm_scale else None,
+              "bias_moves": dict(bias_moves or {}), "missing_layers": dict(missing_layers or {}),
               "metrics": dict(metrics or {}), "notes": notes}
     source.update(checksum)
     return source
@@ -188,9 +194,24 @@ VGG_VD_MEAN_RGB = [123.68, 116.779, 103.939]  # the VGG team's mean pixel (their
 FCN_MEAN_RGB = [122.67891434, 116.66876762, 104.00698793]
 VGG_FACE_MEAN_RGB = [129.1863, 104.7624, 93.5940]
 BVLC_LICENSE = "unrestricted (BAIR model license)"
-IMAGENET_TRAINED_NOTE = ("trained by MatConvNet (beta17) with batch normalization, then deployed with batch "
-                         "normalization folded; classes in the devkit order. Not verified against the "
-                         "builder: its layer names and architecture details (padding, LRN) are not established")
+# MatConvNet's examples/imagenet/cnn_imagenet_init.m (beta17) names the layers conv1..conv5 (conv1_1..conv5_3 for
+# VGG-VD), fc6..fc8, with the pads of the Caffe releases (its pools' bottom/right pads reproduce Caffe's rounding);
+# trained with batch normalization it adds no LRN and no dropout, and cnn_imagenet_deploy.m folds the batch norms
+# into the convolutions. So VGG-VD-16 is the builder's network; F, M, S and AlexNet lack the LRN layers.
+IMAGENET_TRAINED_NOTE = ("trained by MatConvNet (beta17, examples/imagenet) with batch normalization, deployed with "
+                         "the batch norms folded into the convolutions (SimpleNN); classes in the devkit order")
+IMAGENET_TRAINED_NO_LRN = {layer: "MatConvNet trained it with batch normalization, and its cnn_imagenet_init.m "
+                                  "adds LRN layers only without" for layer in ("norm1", "norm2")}
+
+
+def _trained(filename, md5, metrics, vgg_vd=False, input_size=(224, 224)):
+    """A network MatConvNet trained itself: the builder's layer names; without LRN unless it is VGG-VD."""
+    note = IMAGENET_TRAINED_NOTE + ("; the same network as the builder's" if vgg_vd else
+                                    "; it has no LRN layers: built for this source, the builder leaves out "
+                                    "norm1 and norm2")
+    return _matconvnet("matconvnet-trained", filename, md5, _preprocessing("RGB", "meta", input_size),
+                       "imagenet-vgg", metrics=metrics, notes=note,
+                       missing_layers=None if vgg_vd else IMAGENET_TRAINED_NO_LRN)
 
 
 def _bgr(rgb):
@@ -215,13 +236,15 @@ def _vgg_devil(suffix, md5, metrics, classes="imagenet-vgg", trained=None):
                            _preprocessing("RGB", "meta", (224, 224)), classes, default=True, metrics=metrics,
                            notes="MatConvNet's import of the VGG team's deepeval model (the original files use "
                                  "the VGG Caffe fork's format, already RGB: imported with --color-format=rgb). "
-                                 "Layer names conv1..conv5, fc6..fc8 assumed as in the Caffe releases of "
-                                 "VGG_CNN_*: the deepeval param.prototxt could not be checked")]
+                                 "MatConvNet's utils/import-caffe.py keeps the param.prototxt's layer names (only "
+                                 "'-' becomes '_') and its LRN k (the VGG fork's LRN has a k, default 1); that "
+                                 "prototxt could not be read, so the names conv1..conv5, fc6..fc8 and the LRN "
+                                 "constants of the Caffe releases of VGG_CNN_* are assumed, not established. "
+                                 "Loading checks them: another layer name, other convolution pads or strides or "
+                                 "other LRN constants are refused, naming the layer")]
     if trained:
         md5_trained, metrics_trained = trained
-        sources.append(_matconvnet("matconvnet-trained", f"imagenet-matconvnet-vgg-{suffix}.mat", md5_trained,
-                                   _preprocessing("RGB", "meta", (224, 224)), "imagenet-vgg",
-                                   metrics=metrics_trained, notes=IMAGENET_TRAINED_NOTE))
+        sources.append(_trained(f"imagenet-matconvnet-vgg-{suffix}.mat", md5_trained, metrics_trained))
     return sources
 
 
@@ -241,6 +264,31 @@ def _resnet(depth, md5, top1, top5, metrics):
     return [caffe, mcn]
 
 
+# MatConvNet's utils/import-fcn.sh imported the 2015 fcn-{32,16,8}s-pascal caffemodels with Jonathan Long's deploy
+# gists; its import-caffe.py turns '-' into '_' in every name and renames repeated layer names with an 'x' suffix
+# ('crop', 'cropx', 'cropxx'; 'fuse', 'fusex'). The gists name the score layers 'score-fr', 'score-pool4',
+# 'score-pool3' (score_fr, score_pool4, score_pool3 in the .mat, as the builders) and the upsamplings
+# 'score2' (4x4/2, WITH a learned bias, which the 2016 nets' upscore2 lacks), 'score4' (4x4/2, no bias) and
+# 'upsample' (the last one; FCN-32s's has a bias frozen at zero by 'blobs_lr: 0'). The importer computes the Crop
+# offsets from the layers' receptive fields: 19 (32s); 5, 27 (16s); 5, 9, 31 (8s), the builders' offsets.
+FCN_GIST_RENAME = {
+    32: {"upsample": "upscore"},
+    16: {"score2": "upscore2", "upsample": "upscore16"},
+    8: {"score2": "upscore2", "score4": "upscore_pool4", "upsample": "upscore8"},
+}
+# score2's bias moves into score_pool4's: fuse adds score2 and the cropped score_pool4 per class, so the sum is exact
+FCN_GIST_BIAS_MOVES = {32: {}, 16: {"score2": "score_pool4"}, 8: {"score2": "score_pool4"}}
+FCN_GIST_NOTES = {
+    32: "names from the FCN-32s gist's final layers as quoted in third-party code (score-fr, upsample); its "
+        "upsample bias must be zero (frozen at its initial value), any other value is refused",
+    16: "score2's bias is moved into score_pool4's (exact: fuse adds the two). The FCN-16s gist text itself could "
+        "not be read: its names (score_fr, score2, score_pool4, upsample) follow the FCN-8s and FCN-32s gists and "
+        "third-party loaders of this file",
+    8: "score2's bias is moved into score_pool4's (exact: fuse adds the two). Names checked against two copies of "
+       "the FCN-8s gist (in the DeconvNet and CRF-RNN releases)",
+}
+
+
 def _fcn(stride, md5, voc, tvg=None):
     deploy = _preprocessing("BGR", _bgr(FCN_MEAN_RGB), (500, 500), resize=None, crop="none")
     caffe = _source("caffe", f"fcn{stride}s-heavy-pascal.caffemodel",
@@ -249,19 +297,23 @@ def _fcn(stride, md5, voc, tvg=None):
                                            "test_data": "seg11valid", "reported_by": "FCN README"},
                     notes="the FCN repository publishes no checksum: the download cannot be verified")
     mcn_pre = _preprocessing("RGB", FCN_MEAN_RGB, (500, 500), resize=None, crop="none")
+    gist = {"rename": FCN_GIST_RENAME[stride], "bias_moves": FCN_GIST_BIAS_MOVES[stride]}
     sources = [caffe, _matconvnet("matconvnet", f"pascal-fcn{stride}s-dag.mat", md5, mcn_pre, "voc21",
-                                  metrics=voc, notes="MatConvNet's import of the earlier (non-'heavy') "
-                                                     f"fcn-{stride}s-pascal.caffemodel (DagNN, RGB). Its layer "
-                                                     "names come from the 2015 deploy gists, which could not "
-                                                     "be checked: no rename map yet, loading reports the first "
-                                                     "layer the builder lacks")]
+                                  metrics=voc, **gist,
+                                  notes=f"MatConvNet's import (utils/import-fcn.sh) of the earlier (non-'heavy') "
+                                        f"fcn-{stride}s-pascal.caffemodel with the 2015 deploy gist (DagNN, RGB). "
+                                        "Same architecture as the builder (pads, kernels, strides, Crop offsets) "
+                                        "with the gist's layer names; " + FCN_GIST_NOTES[stride])]
     if tvg:
         md5_tvg, voc_tvg = tvg
         sources.append(_matconvnet("tvg", "pascal-fcn8s-tvg-dag.mat", md5_tvg,
                                    _preprocessing("RGB", "meta", (500, 500), resize=None, crop="none"), "voc21",
-                                   metrics=voc_tvg, notes="Torr Vision Group's FCN-8s (the FCN part of "
-                                                          "CRF-RNN, trained with VOC 2012 and COCO); its layer "
-                                                          "names are not established (no rename map yet)"))
+                                   metrics=voc_tvg, **gist,
+                                   notes="Torr Vision Group's FCN-8s (the FCN part of CRF-RNN, trained with VOC 2012 "
+                                         "and COCO; its CRF layer is not in the file). The FCN-8s layers of CRF-RNN's "
+                                         "TVG_CRFRNN_COCO_VOC.prototxt are the FCN-8s gist's (last output 'coarse', "
+                                         "as MatConvNet's matconvnet-fcn reads it): the same names and mapping as "
+                                         "pascal-fcn8s-dag.mat"))
     return sources
 
 
@@ -310,9 +362,8 @@ CARDS = [
                              "matconvnet-vgg-verydeep-16", "imagenet-matconvnet-vgg-verydeep-16"],
           "classification", PAPER_VGG_VD, LICENSE_VGG,
           _vgg_vd(16, "7f0f9f01dfd99c7b7088d1c5a26eb483", _ilsvrc(28.5, 9.9, 183.1)) + [
-              _matconvnet("matconvnet-trained", "imagenet-matconvnet-vgg-verydeep-16.mat",
-                          "14ece491f7311f6dc33bc3186729de5b", _preprocessing("RGB", "meta", (224, 224)),
-                          "imagenet-vgg", metrics=_ilsvrc(28.3, 9.5, 184.5), notes=IMAGENET_TRAINED_NOTE)]),
+              _trained("imagenet-matconvnet-vgg-verydeep-16.mat", "14ece491f7311f6dc33bc3186729de5b",
+                       _ilsvrc(28.3, 9.5, 184.5), vgg_vd=True)]),
     _card("VGG19", "VGG19", ["vgg-19", "vgg-verydeep-19", "imagenet-vgg-verydeep-19", "vgg_ilsvrc_19_layers"],
           "classification", PAPER_VGG_VD, LICENSE_VGG,
           _vgg_vd(19, "49e623de543b207d57fab0f6eaf79a7e", _ilsvrc(28.7, 9.9, 154.5))),
@@ -336,7 +387,12 @@ CARDS = [
           "non-commercial research use (VGG-Face site)", [
               _matconvnet("matconvnet", "vgg-face.mat", "27e94d9979dad2385f901f0c360cf3bc",
                           _preprocessing("RGB", VGG_FACE_MEAN_RGB, (224, 224), resize=None), "vggface2622",
-                          default=True, notes="MatConvNet's import of the VGG-Face caffemodel"),
+                          default=True,
+                          notes="the VGG team's own MatConvNet release of VGG-Face (no MatConvNet import script "
+                                "makes it), re-saved by MatConvNet's utils/tidy_ref_models.m (SimpleNN): layer "
+                                "names conv1_1..conv5_3, fc6..fc8 as in VGG_FACE_deploy.prototxt, on which "
+                                "third-party loaders that copy its weights by layer name rely; fully connected "
+                                "layers as filter banks"),
               _source("caffe", "VGG_FACE.caffemodel", None, "caffemodel",
                       _preprocessing("BGR", _bgr(VGG_FACE_MEAN_RGB), (224, 224), resize=None), "vggface2622",
                       notes="ships inside vgg_face_caffe.tar.gz on the VGG site (no checksum): extract "
@@ -350,9 +406,8 @@ CARDS = [
                           _preprocessing("RGB", "meta", (227, 227), interpolation="bicubic"), "imagenet-caffe",
                           metrics=_ilsvrc(42.6, 19.6, 382.4),
                           notes="MatConvNet's import of Caffe's AlexNet (mean image resized, not cropped)"),
-              _matconvnet("matconvnet-trained", "imagenet-matconvnet-alex.mat", "55743accfaf47f5c34fa50fa047143fd",
-                          _preprocessing("RGB", "meta", (227, 227)), "imagenet-vgg",
-                          metrics=_ilsvrc(41.8, 19.2, 760.3), notes=IMAGENET_TRAINED_NOTE),
+              _trained("imagenet-matconvnet-alex.mat", "55743accfaf47f5c34fa50fa047143fd",
+                       _ilsvrc(41.8, 19.2, 760.3), input_size=(227, 227)),
           ]),
     _card("CaffeNet", "CaffeNet", ["bvlc_reference_caffenet", "caffe-ref", "imagenet-caffe-ref",
                                    "caffe-reference"],

@@ -286,31 +286,91 @@ def to_builder_layers(graph, source, model):
     """A copy of ``graph`` whose weighted nodes carry the builder's layer names and layouts.
 
     Driven by the weight source's card fields: ``rename`` (file layer -> builder layer), ``unused`` (file
-    layers the builder does not have, e.g. auxiliary classifiers; dropped) and ``batchnorm_scale`` (a
+    layers the builder does not have, e.g. auxiliary classifiers; dropped), ``batchnorm_scale`` (a
     ``[batch-norm prefix, scale prefix]`` pair: a batch norm of the file that carries gamma and beta, as
     MatConvNet's import merges Caffe's BatchNorm + Scale, feeds the builder's BatchNorm ``bnX`` and Scale
-    ``scaleX``). The statistics follow the target layer's form (variance or standard deviation, its epsilon),
-    and a fully connected layer stored as a convolution (or the reverse) is reshaped to the target layer.
+    ``scaleX``), ``bias_moves`` (file layer -> file layer: a bias the builder's layer lacks is added to the
+    bias of a layer whose output is summed with it, which is exact) and ``missing_layers`` (builder layer ->
+    why the file's network lacks it: a model built with that layer computes another function, so the file is
+    refused, naming the layer; the builders leave such layers out when built for that source).
+    The statistics follow the target layer's form (variance or standard deviation, its epsilon), a fully
+    connected layer stored as a convolution (or the reverse) is reshaped to the target layer, and a bias of
+    zeros is dropped where the target layer has none (any other such bias is an error).
     """
     from keras_zoo.builder import keras_name
 
+    _refuse_missing_layers(graph, source, model)
     rename, unused = source.get("rename") or {}, set(source.get("unused") or ())
     nodes = []
-    for node in graph.nodes:
+    for node in _move_biases(graph, source.get("bias_moves") or {}):
         if node.name in unused:
             log.info("%s: layer '%s' has no counterpart in the builder; not loaded", graph.source, node.name)
             continue
+        file_name = node.name
         node = dataclasses.replace(node, name=rename.get(node.name, node.name), weights=dict(node.weights))
         layer = _layer_or_none(model, keras_name(node.name))
         if layer is None or not node.weights:
             nodes.append(node)
         elif node.op == "batchnorm":
             nodes.extend(_batchnorm_for(node, layer, source.get("batchnorm_scale"), graph))
-        elif node.op in ("conv", "dense"):
-            nodes.append(_fully_connected_for(node, layer, graph))
+        elif node.op in ("conv", "dense", "deconv"):
+            node = _without_zero_bias(node, file_name, layer, graph)
+            nodes.append(_fully_connected_for(node, layer, graph) if node.op != "deconv" else node)
         else:
             nodes.append(node)
     return dataclasses.replace(graph, nodes=nodes)
+
+
+def _refuse_missing_layers(graph, source, model):
+    """ConversionError for the first builder layer the card says the file's network lacks (and it does)."""
+    from keras_zoo.builder import keras_name
+
+    rename = source.get("rename") or {}
+    present = {keras_name(rename.get(node.name, node.name)) for node in graph.nodes}
+    for name, why in (source.get("missing_layers") or {}).items():
+        if _layer_or_none(model, keras_name(name)) is not None and keras_name(name) not in present:
+            raise ConversionError(f"the file's network has no layer '{name}', which the builder's {model.name} "
+                                  f"has ({why}); it computes another function, so it is not loaded",
+                                  path=graph.source, layer=name)
+
+
+def _move_biases(graph, moves):
+    """The graph's nodes with the bias of each ``moves`` key (where it has one) added to the bias of its value
+    (both file layers whose outputs are summed, so the sum is unchanged)."""
+    nodes = {node.name: node for node in graph.nodes}
+    moved = {}
+    for origin, target in moves.items():
+        if origin not in nodes or "bias" not in nodes[origin].weights:
+            continue
+        if "bias" not in getattr(nodes.get(target), "weights", {}):
+            raise ConversionError(f"the weight source moves its bias into '{target}', which has no bias in the "
+                                  "file", path=graph.source, layer=origin)
+        bias, into = nodes[origin].weights["bias"], nodes[target].weights["bias"]
+        if np.shape(bias) != np.shape(into):
+            raise ConversionError(f"its bias {np.shape(bias)} cannot move into the bias {np.shape(into)} of "
+                                  f"'{target}'", path=graph.source, layer=origin)
+        moved[origin] = _without_bias(nodes[origin])
+        moved[target] = dataclasses.replace(nodes[target], weights={
+            **nodes[target].weights, "bias": np.asarray(into, np.float32) + np.asarray(bias, np.float32)})
+    return [moved.get(node.name, node) for node in graph.nodes]
+
+
+def _without_zero_bias(node, file_name, layer, graph):
+    """The node without its bias where the Keras ``layer`` has none: only a bias of zeros may go."""
+    if "bias" not in node.weights or "bias" in _variable_shapes(layer):
+        return node
+    if np.any(np.asarray(node.weights["bias"]) != 0):
+        raise ConversionError(f"it has a non-zero bias, but the builder's layer '{layer.name}' has none: the "
+                              "file's network differs from the builder's", path=graph.source, layer=file_name,
+                              layer_type=node.source_type)
+    log.info("%s: layer '%s' has a bias of zeros, which the builder's '%s' lacks; dropped", graph.source,
+             file_name, layer.name)
+    return _without_bias(node)
+
+
+def _without_bias(node):
+    attrs = {**node.attrs, "use_bias": False} if "use_bias" in node.attrs else node.attrs
+    return dataclasses.replace(node, attrs=attrs, weights={k: v for k, v in node.weights.items() if k != "bias"})
 
 
 def _layer_or_none(model, name):
@@ -546,11 +606,17 @@ def _is_path(weights):
     return name.endswith(WEIGHT_SUFFIXES) or os.sep in name
 
 
-def _source_for_file(card, path, fmt):
-    """The card's weight source a file is: the one of its file name, else the first of its format."""
+def source_for_file(card, path):
+    """The card's weight source that describes a weights file: the one of its file name, else the card's
+    default source if it has the file's format, else the first of that format; None if no source has it."""
+    from keras_zoo.registry import get_source
+
+    path = pathlib.Path(path)
+    fmt = {".caffemodel": "caffemodel", ".mat": "mat"}.get(path.suffix.lower())
     same_format = [source for source in card["weights"] if source["format"] == fmt]
+    default = get_source(card)
     return next((source for source in same_format if source["filename"] == path.name),
-                same_format[0] if same_format else {})
+                default if default in same_format else (same_format[0] if same_format else None))
 
 
 def _load_path(model, card, path, skip):
@@ -560,7 +626,7 @@ def _load_path(model, card, path, skip):
     name = path.name.lower()
     if name.endswith((".caffemodel", ".mat")):
         fmt = "caffemodel" if name.endswith(".caffemodel") else "mat"
-        _port(model, read_graph(path, fmt), _source_for_file(card, path, fmt), skip)
+        _port(model, read_graph(path, fmt), source_for_file(card, path) or {}, skip)
     elif name.endswith(".weights.h5") and is_by_name_file(path):
         load_by_name(model, path, skip=skip)
     elif name.endswith((".weights.h5", ".keras")):

@@ -8,7 +8,7 @@ import keras_zoo
 from converters.errors import ConversionError
 from converters.graph import Graph, Node
 from keras_zoo import builder
-from keras_zoo.builder import build_model, fold_affine_layers, keras_name, port_weights
+from keras_zoo.builder import build_model, keras_name, port_weights
 from keras_zoo.preprocessing import Preprocessing
 from tests.helpers import assert_close_rel
 
@@ -216,6 +216,30 @@ def test_port_weights_by_name_with_rename(rng):
     assert_close_rel(model(nhwc(x))[1], reference_small_net(graph, x)[1])
 
 
+@pytest.mark.parametrize("layer,change,found,wanted", [
+    ("conv1/3x3", dict(pads=(0, 2, 1, 1)), "pads=(0, 2, 1, 1)", "pads=(1, 1, 1, 1)"),
+    ("conv1/3x3", dict(strides=(2, 2)), "strides=(2, 2)", "strides=(1, 1)"),
+    ("norm1", dict(k=2.0), "k=2.0", "k=1.0"),
+    ("norm1", dict(alpha=2e-5), "alpha=2e-05", "alpha=0.0001"),
+])
+def test_port_weights_refuses_a_network_that_differs(rng, layer, change, found, wanted):
+    """Weights whose file describes other pads, strides or LRN constants than the model's layer of the same
+    name would compute another function: refused, naming the layer and both values."""
+    def with_lrn(graph):
+        graph.nodes.insert(2, Node("norm1", "lrn", ["conv1"], ["conv1"], dict(size=5, alpha=1e-4, beta=0.75)))
+        return graph
+
+    model = build_model(with_lrn(small_net(rng)))
+    other = with_lrn(small_net(rng))
+    port_weights(model, other)  # the same network: accepted
+    other.node(layer).attrs.update(change)
+    with pytest.raises(ConversionError) as error:
+        port_weights(model, other)
+    assert error.value.layer == layer
+    message = str(error.value)
+    assert found in message and wanted in message and "small.prototxt" in message
+
+
 def test_input_shape_override_and_free_sizes(rng):
     kernel = weights(rng, 3, 3, 2, 2)
     graph = Graph("fcn", {"data": (2, None, None)}, [
@@ -268,20 +292,6 @@ def test_slice_concat_crop_reshape_ops(rng):
     assert_close_rel(r, cat[:, 1:3, 1:6, 0:4].reshape(2, -1))
     e = np.exp(cat - cat.max(axis=1, keepdims=True))
     assert_close_rel(nchw(sm), e / e.sum(axis=1, keepdims=True))
-
-
-def test_fold_batchnorm_is_an_exact_option(rng):
-    graph = small_net(rng)
-    graph.outputs = ["fc"]
-    folded = fold_affine_layers(graph)
-    assert [n.name for n in folded.nodes][:3] == ["conv1/3x3", "relu1", "bn1"]  # relu in between: not folded
-    graph.nodes[1:3] = [graph.nodes[2], graph.nodes[1]]  # bn1 straight after the conv
-    folded = fold_affine_layers(graph)
-    assert [n.name for n in folded.nodes][:2] == ["conv1/3x3", "relu1"]
-    model, folded_model = build_model(graph), build_model(graph, fold_batchnorm=True)
-    assert len(folded_model.layers) == len(model.layers) - 1
-    x = rng.standard_normal((2, 8, 10, 3)).astype(np.float32)
-    assert_close_rel(folded_model(x), model(x), tol=1e-5)
 
 
 # ---------------------------------------------------------------- preprocessing

@@ -126,3 +126,19 @@ def test_help_and_exclusive_means(capsys):
     with pytest.raises(SystemExit) as exit_:
         convert_caffe.main(["a", "b", "-o", "c", "--mean", "1,2,3", "--mean-file", "m.npy"])
     assert exit_.value.code == 2
+
+
+def test_fold_batchnorm_option_writes_an_inference_model(tmp_path, rng):
+    """--fold-batchnorm: ResNet-50's BatchNorm and Scale layers are folded into its convolutions; the .keras
+    file loads in safe mode and still computes what Caffe does."""
+    prototxt = fixture_path("resnet/ResNet-50-deploy.prototxt")
+    caffemodel = random_caffemodel(prototxt, tmp_path / "resnet50.caffemodel")
+    output = tmp_path / "resnet50.keras"
+    result = run_script(prototxt, caffemodel, "-o", output, "--fold-batchnorm")
+    assert result.returncode == 0, result.stderr
+    model = keras.saving.load_model(output, safe_mode=True)
+    names = {layer.name for layer in model.layers}
+    assert "res2a_branch2a" in names and not {"bn2a_branch2a", "scale2a_branch2a", "bn_conv1"} & names
+    x = rng.uniform(-100, 100, (1, 3, 224, 224)).astype(np.float32)
+    fc1000 = keras.Model(model.input, model.get_layer("fc1000").output)
+    assert_close_rel(fc1000(np.transpose(x, (0, 2, 3, 1))), opencv_forward(prototxt, caffemodel, x, "fc1000"))

@@ -188,6 +188,9 @@ POOL_CASES = [
     ("max", (3, 3), (2, 2), (1, 2, 0, 1), "floor", "valid"),
     ("avg", (2, 2), (2, 2), (1, 0, 0, 1), "floor", "valid"),
     ("avg", (7, 7), (1, 1), (0, 0, 0, 0), "ceil", "padded"),
+    ("max", (3, 3), (2, 2), (1, 1, 1, 1), "ceil", "padded"),  # windows of 'same' padding (run as such)
+    ("max", (3, 3), (1, 1), (1, 1, 1, 1), "ceil", "padded"),  # GoogLeNet's inception pool
+    ("max", (3, 3), (1, 1), (2, 0, 1, 1), "ceil", "padded"),  # stride 1 but lopsided: not 'same'
 ]
 
 

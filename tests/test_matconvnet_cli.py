@@ -96,3 +96,24 @@ def test_bad_input_shape_is_a_usage_error(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         TOOL.main(["net.mat", "-o", str(tmp_path / "x.keras"), "--input-shape", "big"])
     assert exit_info.value.code == 2
+
+
+def test_fold_batchnorm_option_folds_bnorm_into_the_convolution(tmp_path, rng):
+    moments = np.stack([rng.standard_normal(4), rng.uniform(0.5, 2.0, 4)], axis=1).astype(np.float32)
+    net = {"layers": [{"type": "conv", "name": "conv1", "pad": 1,
+                       "weights": [rng.standard_normal((3, 3, 3, 4)).astype(np.float32),
+                                   rng.standard_normal((1, 4)).astype(np.float32)]},
+                      {"type": "bnorm", "name": "bn1",
+                       "weights": [rng.uniform(0.5, 1.5, (4, 1)).astype(np.float32),
+                                   rng.standard_normal((4, 1)).astype(np.float32), moments]},
+                      {"type": "relu", "name": "relu1"}]}
+    source = write_mat(tmp_path / "bnorm.mat", net)
+    output = tmp_path / "folded.keras"
+    assert TOOL.main([str(source), "-o", str(output), "--input-shape", "6,5", "--fold-batchnorm"]) == 0
+    folded = keras.saving.load_model(output)
+    names = {layer.name for layer in folded.layers}
+    assert "conv1" in names and "bn1" not in names
+    unfolded = from_matconvnet(source, input_shape=(6, 5))
+    assert "bn1" in {layer.name for layer in unfolded.layers}
+    x = rng.standard_normal((2, 6, 5, 3)).astype(np.float32)
+    assert_close_rel(predict(folded, x), predict(unfolded, x), tol=1e-5)

@@ -12,7 +12,10 @@ net definition (the real deploy prototxt, read by the Caffe reader) and the caff
   are removed;
 * a BatchNorm followed by a Scale becomes one ``dagnn.BatchNorm`` named like the BatchNorm, with params
   ``<bn>_mult`` (the Scale's gamma), ``<bn>_bias`` (its beta) and ``<bn>_moments`` = [mean, sqrt(var + eps)]
-  (Caffe's statistics divided by its scale factor); conv params are ``<layer>_filter``/``<layer>_bias``.
+  (Caffe's statistics divided by its scale factor); conv params are ``<layer>_filter``/``<layer>_bias``;
+* a Deconvolution becomes a ``dagnn.ConvTranspose`` (filters H x W x Cout x Cin, ``upsample``, ``crop``); a Crop
+  a ``dagnn.Crop`` whose ``crop`` the importer derives from the layers' receptive fields (for the FCN nets the
+  offsets of the 2016 deploy nets); names lose their '-' ('_' instead), and a repeated name gets an 'x' suffix.
 """
 
 import dataclasses
@@ -26,7 +29,7 @@ from converters.caffe import read_caffe
 from converters.graph import Node
 from tests.helpers import assert_close_rel, fixture_path
 from tests.mat_writer import StructArray, write_mat
-from tests.test_models_parity import _nchw, random_blobs, write_full_caffemodel
+from tests.test_models_parity import _nchw, _opencv, random_blobs, write_full_caffemodel
 
 # bvlc_googlenet's layer names -> the Princeton GoogLeNet's, which MatConvNet imported (import-googlenet.sh)
 MODULES = ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")
@@ -110,6 +113,18 @@ class _Importer:
                 params.append(self._param(f"{name}_bias", blobs[1]))
             self.add(node, "dagnn.Conv", {"size": _row(bank.shape), "hasBias": len(blobs) > 1, "pad": _row(pads),
                                           "stride": _row(strides), "dilate": _row([1, 1])}, out, params)
+        elif node.op == "deconv":  # Caffe (Cin, Cout, kh, kw) -> vl_nnconvt's H x W x Cout x Cin
+            bank, strides = _filter_bank(blobs[0]), list(a["strides"])
+            out = (bank.shape[2], *(st * (s - 1) + k for s, k, st in zip(shape[1:], a["kernel"], strides)))
+            params = [self._param(f"{name}_filter", bank)]
+            if len(blobs) > 1:
+                params.append(self._param(f"{name}_bias", blobs[1]))
+            self.add(node, "dagnn.ConvTranspose", {"size": _row(bank.shape), "hasBias": len(blobs) > 1,
+                                                   "upsample": _row(strides), "crop": _row([0, 0, 0, 0]),
+                                                   "numGroups": 1.0}, out, params)
+        elif node.op == "crop":  # the importer's offsets from receptive fields (Caffe's, for the FCN nets)
+            reference = self.shapes[node.inputs[1]]
+            self.add(node, "dagnn.Crop", {"crop": _row(a["offsets"])}, (shape[0], *reference[1:]))
         elif node.op == "pool":
             kernel, strides, pads = a["kernel"], a["strides"], list(a["pads"])
             for axis in (0, 1):
@@ -285,10 +300,16 @@ def test_googlenet_princeton_names_and_auxiliary_classifier(tmp_path, zoo_home):
 
 def test_vgg16_simplenn(tmp_path, zoo_home):
     """imagenet-vgg-verydeep-16.mat (SimpleNN, RGB first convolution, fully connected layers as filter banks
-    over 7x7x512 and 1x1 inputs) loads into VGG16 with the caffemodel's outputs."""
+    over 7x7x512 and 1x1 inputs) loads into VGG16 with the caffemodel's outputs; so does the VGG-VD-16 MatConvNet
+    trained itself, whose layers (conv1_1 ... fc8, prob) its cnn_imagenet_init.m names as Caffe's, with no
+    dropout and its batch norms folded into the convolutions (cnn_imagenet_deploy.m)."""
     prototxt = fixture_path("vgg/VGG_ILSVRC_16_layers_deploy.prototxt")
     caffemodel, mat = _caffe_and_mat(tmp_path, prototxt, "imagenet-vgg-verydeep-16.mat", "simplenn")
-    _same_outputs("VGG16", caffemodel, mat, seed=9)
+    y_mat = _same_outputs("VGG16", caffemodel, mat, seed=9)
+    trained = mat.rename(mat.with_name("imagenet-matconvnet-vgg-verydeep-16.mat"))
+    rgb = np.random.default_rng(9).uniform(-120, 120, (1, 224, 224, 3)).astype(np.float32)
+    model = keras_zoo.VGG16(weights=str(trained), include_preprocessing=False, classifier_activation=None)
+    np.testing.assert_array_equal(_nchw(model(rgb)), y_mat)
 
 
 def test_a_merged_batch_norm_without_a_scale_rule_is_an_error(tmp_path, zoo_home):
@@ -343,3 +364,137 @@ def test_alexnet_simplenn_beta16_fields(tmp_path, zoo_home):
     prototxt = fixture_path("bvlc/bvlc_alexnet/deploy.prototxt")
     caffemodel, mat = _caffe_and_mat(tmp_path, prototxt, "imagenet-caffe-alex.mat", "beta16")
     _same_outputs("AlexNet", caffemodel, mat, seed=11, size=227)
+
+
+# ------------------------------------------------------------------------------------------------- FCN
+# The 2015 deploy gists' layer names, as MatConvNet's importer writes them ('-' -> '_'; a repeated name gets an 'x'
+# suffix), for the layers of the 2016 deploy nets; score_fr, score_pool4 and score_pool3 keep their names.
+FCN_GIST_NAMES = {
+    8: {"upscore2": "score2", "score_pool4c": "crop", "fuse_pool4": "fuse", "upscore_pool4": "score4",
+        "score_pool3c": "cropx", "fuse_pool3": "fusex", "upscore8": "upsample", "score": "cropxx"},
+    16: {"upscore2": "score2", "score_pool4c": "crop", "fuse_pool4": "fuse", "upscore16": "upsample",
+         "score": "cropx"},
+}
+FCN_DEPLOY = {8: "fcn/voc-fcn8s/deploy.prototxt", 16: "fcn/voc-fcn16s/deploy_fork_rocky-lq.prototxt"}
+FCN_SIZE = (48, 64)
+
+
+def _gist_function(stride, tmp_path):
+    """The deploy net with the one difference in function of the 2015 gists: upscore2 has a bias."""
+    text = fixture_path(FCN_DEPLOY[stride]).read_text()
+    at = text.index("bias_term: false", text.index('name: "upscore2"'))
+    path = tmp_path / f"fcn{stride}s-gist-function.prototxt"
+    path.write_text(text[:at] + "bias_term: true" + text[at + len("bias_term: false"):])
+    return path
+
+
+def _fcn_files(stride, tmp_path, adjust=None):
+    """(prototxt, caffemodel, .mat): random weights of the gist's function as a caffemodel and as MatConvNet's
+    import of the gist (DagNN, the gist's names); ``adjust(blobs)`` may change the weights first."""
+    prototxt = _gist_function(stride, tmp_path)
+    blobs = random_blobs(prototxt, tmp_path / "random.blobs", input_shape=FCN_SIZE)
+    if adjust is not None:
+        adjust(blobs)
+    caffemodel = write_full_caffemodel(prototxt, tmp_path / "gist.caffemodel", blobs=blobs)
+    importer = _Importer(read_caffe(prototxt), blobs, FCN_GIST_NAMES[stride])
+    mat = write_mat(tmp_path / f"pascal-fcn{stride}s-dag.mat", importer.dagnn(np.array([[[122.0, 116.0, 104.0]]])))
+    return prototxt, caffemodel, mat
+
+
+def _fcn_scores(builder, mat, rgb):
+    model = getattr(keras_zoo, builder)(weights=str(mat), include_preprocessing=False, classifier_activation=None)
+    return _nchw(model(rgb))
+
+
+def _large_upscore2_bias(blobs):
+    """A bias of the scores' own size on upscore2 (the random one is too small to be seen in the scores)."""
+    blobs["upscore2"][1][:] = np.random.default_rng(13).uniform(-300, 300, blobs["upscore2"][1].shape)
+
+
+@pytest.mark.parametrize("stride, files", [(8, ("pascal-fcn8s-dag.mat", "pascal-fcn8s-tvg-dag.mat")),
+                                           (16, ("pascal-fcn16s-dag.mat",))], ids=["FCN8s", "FCN16s"])
+def test_fcn_gist_names_and_upscore2_bias(stride, files, tmp_path, zoo_home):
+    """pascal-fcn{8,16}s-dag.mat and the TVG FCN-8s: the 2015 gists' names (score2, score4, upsample...) and
+    score2's bias, which the builder's upscore2 lacks: its bias moves into score_pool4's (fuse adds the two), and
+    the scores equal OpenCV's run of the gist's function (the deploy net with a biased upscore2)."""
+    prototxt, caffemodel, mat = _fcn_files(stride, tmp_path, adjust=_large_upscore2_bias)
+    rgb = np.random.default_rng(14).uniform(-120, 120, (1, *FCN_SIZE, 3)).astype(np.float32)
+    reference = _opencv(prototxt, caffemodel, np.ascontiguousarray(rgb[..., ::-1]), ["score"])[0]
+    for name in files:
+        mat = mat.rename(mat.with_name(name))
+        assert_close_rel(_fcn_scores(f"FCN{stride}s", mat, rgb), reference, tol=1e-4, what=f"{name} scores")
+
+
+def test_fcn32s_upsampling_bias_must_be_zero(zoo_home):
+    """pascal-fcn32s-dag.mat's upsample carries a bias the builder's upscore lacks, frozen at zero in training:
+    zeros are dropped and the kernel loads into upscore; any other value is refused, naming the file's layer."""
+    from converters.errors import ConversionError
+    from converters.graph import Graph
+    from keras_zoo.builder import port_weights
+    from keras_zoo.registry import get_card, get_source
+    from keras_zoo.weights import to_builder_layers
+
+    source = get_source(get_card("FCN32s"), "matconvnet")
+    model = keras_zoo.FCN32s(weights=None, include_preprocessing=False)
+    kernel = np.random.default_rng(15).standard_normal((64, 64, 21, 21)).astype(np.float32)
+
+    def file_graph(bias):
+        node = Node("upsample", "deconv", ["score"], ["bigscore"],
+                    {"filters": 21, "kernel": (64, 64), "strides": (32, 32), "pads": (0, 0, 0, 0),
+                     "dilation": (1, 1), "groups": 1, "use_bias": True}, weights={"kernel": kernel, "bias": bias})
+        return Graph(name="pascal-fcn32s-dag", inputs={"score": (21, None, None)}, nodes=[node],
+                     outputs=["bigscore"], source="pascal-fcn32s-dag.mat")
+
+    port_weights(model, to_builder_layers(file_graph(np.zeros(21, np.float32)), source, model))
+    np.testing.assert_array_equal(model.get_layer("upscore").get_weights()[0], kernel)
+    bias = np.zeros(21, np.float32)
+    bias[3] = 0.5
+    with pytest.raises(ConversionError, match="non-zero bias.*upscore") as raised:
+        to_builder_layers(file_graph(bias), source, model)
+    assert raised.value.layer == "upsample"
+
+
+def test_matconvnet_trained_vgg_m_is_built_without_lrn(tmp_path, zoo_home):
+    """imagenet-matconvnet-vgg-m.mat: MatConvNet's batch-normalized training net has no LRN layers. Built for
+    that file, VGGM leaves out norm1 and norm2 and computes what the file's own network computes (the generic
+    MatConvNet converter); a VGGM that has them refuses the file, naming the layer. The file's layers as
+    cnn_imagenet_init.m names and pads them, deployed (no batch norms, no dropout), up to pool5."""
+    from converters.errors import ConversionError
+    from keras_zoo.convert import from_matconvnet
+    from keras_zoo.registry import get_card
+    from keras_zoo.weights import load_weights
+
+    rng = np.random.default_rng(16)
+
+    def conv(name, kernel, cin, cout, stride, pad):
+        scale = np.sqrt(2.0 / (kernel * kernel * cin))
+        return {"name": name, "type": "conv", "stride": _row([stride, stride]), "pad": _row([pad] * 4),
+                "dilate": _row([1, 1]), "size": _row([kernel, kernel, cin, cout]),
+                "weights": [(rng.standard_normal((kernel, kernel, cin, cout)) * scale).astype(np.float32),
+                            (rng.standard_normal((cout, 1)) * 0.1).astype(np.float32)]}
+
+    def relu(index):
+        return {"name": f"relu{index}", "type": "relu", "leak": 0.0}
+
+    def pool(name, pad):
+        return {"name": name, "type": "pool", "method": "max", "pool": _row([3, 3]), "stride": _row([2, 2]),
+                "pad": _row(pad)}
+
+    layers = [conv("conv1", 7, 3, 96, 2, 0), relu(1), pool("pool1", [0, 0, 0, 0]),
+              conv("conv2", 5, 96, 256, 2, 1), relu(2), pool("pool2", [0, 1, 0, 1]),
+              conv("conv3", 3, 256, 512, 1, 1), relu(3), conv("conv4", 3, 512, 512, 1, 1), relu(4),
+              conv("conv5", 3, 512, 512, 1, 1), relu(5), pool("pool5", [0, 0, 0, 0])]
+    meta = {"normalization": {"imageSize": _row([224, 224, 3]), "averageImage": _row([122.0, 116.0, 104.0])}}
+    mat = write_mat(tmp_path / "imagenet-matconvnet-vgg-m.mat", {"layers": layers, "meta": meta})
+
+    model = keras_zoo.VGGM(weights=str(mat), include_top=False, include_preprocessing=False)
+    names = {layer.name for layer in model.layers}
+    assert {"conv1", "pool1", "conv5", "pool5"} <= names and not {"norm1", "norm2"} & names
+    x = rng.uniform(-100, 100, (2, 224, 224, 3)).astype(np.float32)
+    reference = from_matconvnet(mat)
+    assert_close_rel(model(x), reference(x), tol=1e-5, what="VGGM pool5 from the trained file")
+
+    with_lrn = keras_zoo.VGGM(weights=None, include_top=False, include_preprocessing=False)
+    with pytest.raises(ConversionError, match="no layer 'norm1'.*LRN") as raised:
+        load_weights(with_lrn, get_card("VGGM"), str(mat))
+    assert raised.value.layer == "norm1"

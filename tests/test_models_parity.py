@@ -163,7 +163,8 @@ def test_other_classes_keep_the_features_of_a_weights_file(tmp_path):
 def test_named_weight_source_with_preprocessing_reproduces_caffe(tmp_path, monkeypatch):
     """``ResNet50(weights='caffe')`` end to end, offline: the original file names in a mirror directory
     (a random ResNet-50 caffemodel and mean image), fetched, converted and cached by layer name; the model
-    takes RGB 0..255 and equals OpenCV fed what Caffe was fed (BGR minus the centre of the mean image)."""
+    takes RGB 0..255 and equals OpenCV fed what Caffe was fed (BGR minus the centre of the mean image), with its
+    batch norms folded into the convolutions or not."""
     from tests.caffe_writer import write_binaryproto
 
     prototxt = fixture_path("resnet/ResNet-50-deploy.prototxt")
@@ -183,6 +184,9 @@ def test_named_weight_source_with_preprocessing_reproduces_caffe(tmp_path, monke
     (reference,) = _opencv(prototxt, caffemodel, caffe_input, ["fc1000"])
     assert_close_rel(_nchw(model(rgb)), reference, tol=1e-4, what="ResNet50 fc1000 from RGB")
     assert list((tmp_path / "home" / "weights").glob("ResNet50-caffe.h5"))  # converted once, cached
+    folded = keras_zoo.ResNet50(weights="caffe", classifier_activation=None, fold_batchnorm=True)
+    assert "bn_conv1" not in {layer.name for layer in folded.layers}
+    assert_close_rel(_nchw(folded(rgb)), reference, tol=1e-4, what="folded ResNet50 fc1000 from RGB")
 
 
 def _simplenn_vgg_m_2048(blobs):

@@ -326,30 +326,30 @@ def test_two_converters_at_once_convert_once(lenet_card, zoo_home):
 
 
 def test_a_zoo_card_fetches_converts_and_caches_its_original_file(tmp_path, zoo_home, monkeypatch):
-    """GoogLeNet's card with its caffemodel replaced by one of random values written in Caffe's layout."""
+    """GoogLeNet's card with its caffemodel replaced by one of random values written in Caffe's layout (the
+    net definition of the real deploy prototxt with those blobs, as Caffe saves a model)."""
     pytest.importorskip("converters.caffe")
     import keras_zoo
     from keras_zoo import registry
     from keras_zoo.builder import keras_name
     from keras_zoo.models.googlenet import GOOGLENET_ARCH
-    from tests.caffe_writer import write_caffemodel
+    from tests.test_models_parity import write_full_caffemodel
 
+    prototxt = fixture_path("bvlc/bvlc_googlenet/deploy.prototxt")
     untrained = keras_zoo.GoogLeNet(weights=None)
     rng = np.random.default_rng(0)
-    layers, expected = [], {}
+    blobs, expected = {}, {}
     for node in GOOGLENET_ARCH.graph(1000).nodes:
         if node.op not in ("conv", "dense"):
             continue
         kernel = rng.standard_normal(untrained.get_layer(keras_name(node.name)).kernel.shape).astype("float32")
         bias = rng.standard_normal(kernel.shape[-1]).astype("float32")
         # Caffe stores a convolution as (out, in, kh, kw) and an InnerProduct as (out, in)
-        caffe_kernel = kernel.transpose(3, 2, 0, 1) if node.op == "conv" else kernel.T
-        layers.append((node.name, "Convolution" if node.op == "conv" else "InnerProduct", [caffe_kernel, bias],
-                       node.inputs, node.outputs))
+        blobs[node.name] = [kernel.transpose(3, 2, 0, 1) if node.op == "conv" else kernel.T, bias]
         expected[keras_name(node.name)] = (kernel, bias)
     root = tmp_path / "zoo"
     root.mkdir()
-    original = write_caffemodel(root / "bvlc_googlenet.caffemodel", layers, net_name="GoogleNet")
+    original = write_full_caffemodel(prototxt, root / "bvlc_googlenet.caffemodel", blobs=blobs)
     card = next(card for card in registry.CARDS if card["name"] == "GoogLeNet")
     source = registry.get_source(card, "caffe")
 

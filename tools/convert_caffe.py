@@ -61,6 +61,9 @@ def main(argv=None):
     parser.add_argument("--rgb", action="store_true",
                         help="the model takes RGB 0..255 and reverses the channels to the net's BGR first")
     parser.add_argument("--name", help="the Keras model's name (default: the net's name)")
+    parser.add_argument("--fold-batchnorm", action="store_true",
+                        help="fold BatchNorm and Scale layers into the convolution before them (an inference "
+                             "model: same outputs, faster)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
     options = parser.parse_args(argv)
     if options.zoo_dir and (options.prototxt or options.caffemodel):
@@ -75,7 +78,8 @@ def main(argv=None):
 
             print(f"opening the model-zoo directory {options.zoo_dir} ...", file=sys.stderr)
             output = convert_caffe_zoo(options.zoo_dir, options.output, cache_dir=options.cache_dir,
-                                       input_shape=options.input_shape, preprocessing=preprocessing)
+                                       input_shape=options.input_shape, preprocessing=preprocessing,
+                                       fold_batchnorm=options.fold_batchnorm)
             print(f"wrote {output} and {card_path(output)}")
             return 0
         from keras_zoo.convert import from_caffe, save_model
@@ -83,7 +87,7 @@ def main(argv=None):
         output = pathlib.Path(options.output)
         print(f"reading {options.prototxt} and {options.caffemodel} ...", file=sys.stderr)
         model = from_caffe(options.prototxt, options.caffemodel, input_shape=options.input_shape,
-                           preprocessing=preprocessing, name=options.name)
+                           preprocessing=preprocessing, name=options.name, fold_batchnorm=options.fold_batchnorm)
         print(f"writing {output} ...", file=sys.stderr)
         save_model(model, output)
     except (ConversionError, ValueError, OSError) as error:

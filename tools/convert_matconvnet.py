@@ -31,6 +31,9 @@ def main(argv=None):
     parser.add_argument("--normalize", action="store_true",
                         help="bake meta.normalization (the average image) into the model")
     parser.add_argument("--name", help="the Keras model's name (default: the file's stem)")
+    parser.add_argument("--fold-batchnorm", action="store_true",
+                        help="fold batch norms into the convolution before them (an inference model: same "
+                             "outputs, faster)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if options.verbose else logging.WARNING, format="%(message)s")
@@ -40,7 +43,7 @@ def main(argv=None):
 
         print(f"reading {options.mat} ...", file=sys.stderr)
         model = from_matconvnet(options.mat, input_shape=options.input_shape, normalize=options.normalize,
-                                name=options.name)
+                                name=options.name, fold_batchnorm=options.fold_batchnorm)
         print(f"writing {output} ...", file=sys.stderr)
         save_model(model, output)
     except (ConversionError, ValueError, OSError) as error:

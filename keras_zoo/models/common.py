@@ -20,9 +20,10 @@ import numpy as np
 from converters.graph import Node
 from keras_zoo import imagenet_utils
 from keras_zoo.builder import build_model, keras_name
+from keras_zoo.folding import fold_batchnorm as fold_affine
 from keras_zoo.preprocessing import Preprocessing
 from keras_zoo.registry import get_card, get_source
-from keras_zoo.weights import convert_source, load_weights, read_graph, resolve_mean
+from keras_zoo.weights import convert_source, load_weights, read_graph, resolve_mean, source_for_file
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,23 @@ def truncate(graph, last_layer):
     return dataclasses.replace(graph, nodes=graph.nodes[:end], outputs=[graph.nodes[end - 1].outputs[0]])
 
 
+def without_layers(graph, names):
+    """``graph`` without the layers ``names`` (one input, same shape out, e.g. LRN), read through: their
+    readers read their input instead."""
+    names = set(names)
+    through = {}
+    nodes = []
+    for node in graph.nodes:
+        inputs = [through.get(blob, blob) for blob in node.inputs]
+        if node.name in names:
+            if len(inputs) != 1 or len(node.outputs) != 1:
+                raise ValueError(f"{graph.name}: layer {node.name!r} cannot be left out (not one input, one output)")
+            through[node.outputs[0]] = inputs[0]
+            continue
+        nodes.append(dataclasses.replace(node, inputs=inputs))
+    return dataclasses.replace(graph, nodes=nodes, outputs=[through.get(blob, blob) for blob in graph.outputs])
+
+
 def _append(graph, node):
     return dataclasses.replace(graph, nodes=[*graph.nodes, node], outputs=list(node.outputs))
 
@@ -87,16 +105,12 @@ def _is_path(weights):
 
 def resolve_weights(card, weights):
     """``(source, what to load)``: the weight source describing the input the network expects, and the source
-    name or file path to load (None for random weights). A file is described by the card's source of the same
-    format (else the default source)."""
+    name or file path to load (None for random weights). A file is described by the card's source of its file
+    name, else of its format (the default source first)."""
     if weights is None:
         return get_source(card), None
     if _is_path(weights):
-        path = pathlib.Path(weights)
-        fmt = {".caffemodel": "caffemodel", ".mat": "mat"}.get(path.suffix.lower())
-        same_format = [source for source in card["weights"] if source["format"] == fmt]
-        default = get_source(card)
-        return (default if default in same_format or not same_format else same_format[0]), os.fspath(path)
+        return source_for_file(card, weights) or get_source(card), os.fspath(weights)
     if isinstance(weights, (str, os.PathLike)) and (os.sep in str(weights) or pathlib.Path(weights).suffix):
         raise ValueError(f"{card['name']}: weights file {os.fspath(weights)!r} does not exist")
     return get_source(card, weights), weights
@@ -175,7 +189,8 @@ def attach_input(model, input_tensor, name):
 
 
 def zoo_model(arch, *, include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
-              classes=None, classifier_activation="softmax", include_preprocessing=True, name=None, head=None):
+              classes=None, classifier_activation="softmax", include_preprocessing=True, name=None, head=None,
+              fold_batchnorm=False):
     """Build ``arch`` keras.applications-style (see the builders' docstring for the arguments).
 
     ``head`` (a layer name) ends the network at that layer instead of the classifier or the features.
@@ -196,7 +211,7 @@ def zoo_model(arch, *, include_top=True, weights="imagenet", input_tensor=None, 
                              "weights=None, include_top=False, or a weights file of that many classes.")
         skip = class_dependent_layers(arch, classes)
 
-    graph = arch.graph(classes)
+    graph = without_layers(arch.graph(classes), source.get("missing_layers") or ())  # the source's network
     channels, *default_hw = graph.inputs["data"]
     height, width = input_size(arch, default_hw, input_shape, input_tensor, include_top or head is not None,
                                to_load)
@@ -220,7 +235,7 @@ def zoo_model(arch, *, include_top=True, weights="imagenet", input_tensor=None, 
         kept = {node.name for node in graph.nodes}
         absent = [node.name for node in arch.graph(classes).nodes if node.name not in kept]  # cut-off top
         load_weights(model, card, to_load, skip=[*skip, *absent])
-    return model
+    return fold_affine(model) if fold_batchnorm else model
 
 
 BUILDER_DOC = """{summary}
@@ -246,6 +261,9 @@ BUILDER_DOC = """{summary}
             preprocessing inside (channel order, mean, scale); ``False``: it takes exactly what the original
             network took (for Caffe weights: BGR, mean subtracted).
         name: the model's name.
+        fold_batchnorm: ``True``: an inference model, each batch norm and per-channel Scale folded into the
+            convolution before it (same outputs, faster; those layers then do not exist); ``False``: the
+            original layers.
 
     Returns:
         A ``keras.Model``.
@@ -257,11 +275,11 @@ def make_builder(arch, builder_name, summary):
 
     def builder(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                 classes=arch.classes, classifier_activation=arch.activation, include_preprocessing=True,
-                name=arch.default_name):
+                name=arch.default_name, fold_batchnorm=False):
         return zoo_model(arch, include_top=include_top, weights=weights, input_tensor=input_tensor,
                          input_shape=input_shape, pooling=pooling, classes=classes,
                          classifier_activation=classifier_activation,
-                         include_preprocessing=include_preprocessing, name=name)
+                         include_preprocessing=include_preprocessing, name=name, fold_batchnorm=fold_batchnorm)
 
     builder.__name__ = builder.__qualname__ = builder_name
     builder.__doc__ = builder_doc(arch, summary)
