@@ -1,4 +1,4 @@
-"""Argument types shared by the command-line tools."""
+"""Argument types and options shared by the command-line tools."""
 
 import argparse
 
@@ -12,6 +12,15 @@ def parse_shape(text):
     if len(values) not in (2, 3) or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected H,W or C,H,W of positive integers, got {text!r}")
     return values
+
+
+def add_model_options(parser, default_name):
+    """The options both converters take: the model's name, batch-norm folding, verbosity."""
+    parser.add_argument("--name", help=f"the Keras model's name (default: {default_name})")
+    parser.add_argument("--fold-batchnorm", action="store_true",
+                        help="fold batch norms and Scale layers into the convolution before them (an inference "
+                             "model: same outputs, faster)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
 
 
 def parse_values(text):

@@ -26,7 +26,7 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from converters.errors import ConversionError  # noqa: E402
-from keras_zoo.cli import parse_shape, parse_values  # noqa: E402
+from keras_zoo.cli import add_model_options, parse_shape, parse_values  # noqa: E402
 
 
 def preprocessing_of(options):
@@ -60,11 +60,7 @@ def main(argv=None):
     parser.add_argument("--scale", type=float, default=1.0, help="multiply by this after the mean (default 1)")
     parser.add_argument("--rgb", action="store_true",
                         help="the model takes RGB 0..255 and reverses the channels to the net's BGR first")
-    parser.add_argument("--name", help="the Keras model's name (default: the net's name)")
-    parser.add_argument("--fold-batchnorm", action="store_true",
-                        help="fold BatchNorm and Scale layers into the convolution before them (an inference "
-                             "model: same outputs, faster)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    add_model_options(parser, "the net's name")
     options = parser.parse_args(argv)
     if options.zoo_dir and (options.prototxt or options.caffemodel):
         parser.error("give either --zoo-dir or PROTOTXT and CAFFEMODEL, not both")

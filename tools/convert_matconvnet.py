@@ -19,7 +19,7 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from converters.errors import ConversionError  # noqa: E402
-from keras_zoo.cli import parse_shape  # noqa: E402
+from keras_zoo.cli import add_model_options, parse_shape  # noqa: E402
 
 
 def main(argv=None):
@@ -30,11 +30,7 @@ def main(argv=None):
                         help="input size (default: the file's meta, else any size)")
     parser.add_argument("--normalize", action="store_true",
                         help="bake meta.normalization (the average image) into the model")
-    parser.add_argument("--name", help="the Keras model's name (default: the file's stem)")
-    parser.add_argument("--fold-batchnorm", action="store_true",
-                        help="fold batch norms into the convolution before them (an inference model: same "
-                             "outputs, faster)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    add_model_options(parser, "the file's stem")
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if options.verbose else logging.WARNING, format="%(message)s")
     output = pathlib.Path(options.output)
