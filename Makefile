@@ -1,6 +1,8 @@
 # Everything a fresh machine with Python 3.11 needs: `make demo` and `make test` create and use .venv.
 PYTHON ?= python3
 VENV ?= .venv
+# The one TensorFlow to install: cpu (tensorflow-cpu) or gpu (tensorflow with its CUDA libraries).
+TF ?= cpu
 PY := $(VENV)/bin/python
 
 .PHONY: demo test venv clean
@@ -8,14 +10,13 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q "tensorflow-cpu>=2.16,<2.22" || $(PY) -m pip install -q "tensorflow>=2.16,<2.22"
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[$(TF),test]"
 	touch $@
 
 venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(PY) -m keras_zoo demo --export out/demo
+	$(PY) -m export.demo --export out/demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider tests

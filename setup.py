@@ -1,6 +1,5 @@
 """keras_zoo: the classic Caffe and MatConvNet model zoos as exact Keras 3 models."""
 
-import importlib.metadata
 import pathlib
 import re
 
@@ -10,17 +9,9 @@ ROOT = pathlib.Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "keras_zoo" / "version.py").read_text()).group(1)
 
 
-def tensorflow_requirement():
-    """Keep whichever TensorFlow build is installed (tensorflow-cpu on CPU machines); else 'tensorflow'."""
-    for dist in ("tensorflow-cpu", "tensorflow", "tf-nightly"):
-        try:
-            importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        return f"{dist}>=2.16,<2.22"
-    return "tensorflow>=2.16,<2.22"
-
-
+# Exactly one TensorFlow distribution, chosen by an extra: "cpu" (tensorflow-cpu, no CUDA probing) or
+# "gpu" (tensorflow with its CUDA libraries). The JAX and PyTorch backends need neither.
+TENSORFLOW = "tensorflow{}>=2.16,<2.22"
 EXPORT = ["onnx>=1.16", "onnxruntime>=1.18", "tf2onnx>=1.16", "ai-edge-litert>=1.0"]
 TEST = ["pytest>=8", "hypothesis>=6", "opencv-python-headless>=4.8,<5", "scikit-image>=0.22", "jax>=0.4.30"]
 
@@ -36,7 +27,6 @@ setup(
                                     "export", "export.*"]),
     package_data={"keras_zoo": ["data/*", "data/**/*"]},
     install_requires=[
-        tensorflow_requirement(),
         "keras>=3.8",
         "numpy>=1.26",
         "protobuf>=4.25",
@@ -44,7 +34,8 @@ setup(
         "h5py>=3.10",
         "pillow>=10",
     ],
-    extras_require={"export": EXPORT, "demo": ["scikit-image>=0.22"], "test": TEST + EXPORT},
+    extras_require={"cpu": [TENSORFLOW.format("-cpu")], "gpu": [TENSORFLOW.format("[and-cuda]")],
+                    "export": EXPORT, "demo": ["scikit-image>=0.22"], "test": TEST + EXPORT},
     entry_points={"console_scripts": ["keras-zoo=keras_zoo.__main__:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

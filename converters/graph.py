@@ -71,6 +71,9 @@ reshape    shape (0 copies a dim, -1 infers one), axis, num_axes
 variant read), ``net_name``, ``data_layers`` (train/val data layers replaced by inputs), ``caffemodel``,
 ``normalization`` (MatConvNet: ``mean`` as (C,) or (C, H, W) in the network's channel order, ``image_size``,
 ``interpolation``, ``keep_aspect``, ``border``, ``crop_size``) and ``classes`` (``names``, ``descriptions``).
+
+Shape helpers shared by the readers and the builder: :func:`pair`, :func:`conv_output_size` and
+:func:`pool_output_size` (one spatial axis each, ``None`` for an unknown size).
 """
 
 from __future__ import annotations
@@ -123,3 +126,38 @@ class Graph:
     def weights_by_layer(self):
         """``{layer name: {weight name: array}}`` of every node that carries weights."""
         return {node.name: node.weights for node in self.nodes if node.weights}
+
+
+def pair(value):
+    """``(a, b)`` from an int or a sequence of one or two ints."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value), int(value))
+    value = tuple(int(v) for v in value)
+    return value * 2 if len(value) == 1 else value
+
+
+def conv_output_size(size, kernel, stride=1, pads=(0, 0), dilation=1):
+    """Output length of a convolution along one axis: floor((size + before + after - span) / stride) + 1, with
+    span = dilation * (kernel - 1) + 1 and ``pads`` = (before, after); None where ``size`` is None."""
+    if size is None:
+        return None
+    before, after = pads
+    return (size + before + after - (dilation * (kernel - 1) + 1)) // stride + 1
+
+
+def pool_output_size(size, kernel, stride, pads, rounding):
+    """Number of pooling windows along one axis (``pads`` = (before, after)); None where ``size`` is None.
+
+    ``rounding='floor'``: floor((size + before + after - kernel) / stride) + 1. ``'ceil'`` (Caffe's Pooling):
+    ceil((size + before + after - kernel) / stride) + 1, less one when the axis is padded and the last window
+    would start at or beyond size + before.
+    """
+    if rounding == "floor":
+        return conv_output_size(size, kernel, stride, pads)
+    if size is None:
+        return None
+    before, after = pads
+    count = -(-(size + before + after - kernel) // stride) + 1
+    if (before or after) and (count - 1) * stride >= size + before:
+        count -= 1
+    return count

@@ -16,6 +16,9 @@ kept layer writes ``prediction`` (as MatConvNet's ``dagnn.DagNN.fromSimpleNN`` n
 A convolution whose kernel covers its whole (known, unpadded) input, and 1x1 convolutions after it, become
 ``dense`` nodes (fixed-size classifiers); with a larger or unknown input size they stay convolutions, so the
 same file also converts fully convolutionally (``input_shape``).
+
+SimpleNN types and DagNN block classes map to one layer kind each (SIMPLENN_KINDS, DAGNN_KINDS); each kind is
+converted by one function in :data:`LAYERS` (the signature of :mod:`converters.layer_table`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import pathlib
 import numpy as np
 
 from converters.errors import ConversionError
-from converters.graph import Graph, Node
+from converters.graph import Graph, Node, conv_output_size, pair
+from converters.layer_table import LayerTable
 from converters.matfile import MatOpaque, load_mat
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,8 @@ MATLAB_DIM_TO_AXIS = {1: 2, 2: 3, 3: 1, 4: 0}
 # Kinds that work unchanged on flattened (N, C) values, after a fully connected layer.
 FLAT_KINDS = frozenset({"relu", "dropout", "sigmoid", "softmax", "bnorm", "sum", "concat", "conv"})
 LRN_DEFAULT = (5.0, 1.0, 0.0001 / 5, 0.75)
+#: Layer kind (the values of SIMPLENN_KINDS and DAGNN_KINDS, losses aside) -> its converter.
+LAYERS = LayerTable("unknown MatConvNet layer kind '{type}'")
 
 
 @dataclasses.dataclass
@@ -274,39 +280,50 @@ def _first_filter_depth(variable, layers):
 
 
 # ----------------------------------------------------------------------------------------------- conversion
+class ConversionContext:
+    """What the layer functions share while one net is converted: the file and the convolutions to keep."""
+
+    def __init__(self, path, keep_conv):
+        self.path = path
+        self.keep_conv = keep_conv  # names of whole-input convolutions that must stay convolutions
+
+    def error(self, layer, reason):
+        """The ConversionError naming the file, ``layer`` (a MatLayer) and ``reason`` (to raise)."""
+        return ConversionError(reason, path=self.path, layer=layer.name, layer_type=layer.source_type)
+
+
 def _convert_all(layers, input_shapes, path):
     """Convert every layer; retry with convolutions kept where a flattened value would need H and W."""
     keep_conv = set()
     while True:
         try:
-            return _convert(layers, input_shapes, keep_conv, path)
+            return _convert(layers, input_shapes, ConversionContext(path, keep_conv))
         except _NeedsSpatial as need:
             if need.producer in keep_conv:  # pragma: no cover - would loop forever
                 raise ConversionError(f"cannot place the fully connected layer '{need.producer}'", path=path)
             keep_conv.add(need.producer)
 
 
-def _convert(layers, input_shapes, keep_conv, path):
+def _convert(layers, input_shapes, ctx):
     shapes = dict(input_shapes)
     flat_origin = {}  # flattened variable -> the dense layer that began the flattened chain
     nodes = []
     for layer in layers:
-        context = {"path": path, "layer": layer.name, "layer_type": layer.source_type}
         missing = [name for name in layer.inputs if name not in shapes]
         if missing:
-            raise ConversionError(f"input variable '{missing[0]}' is never computed", **context)
+            raise ctx.error(layer, f"input variable '{missing[0]}' is never computed")
         origins = [flat_origin[name] for name in layer.inputs if name in flat_origin]
         if origins and (len(origins) != len(layer.inputs) or not _works_flat(layer)):
             raise _NeedsSpatial(origins[0])
+        function = LAYERS.lookup(layer.kind, path=ctx.path, layer=layer.name, layer_type=layer.source_type)
         try:
-            node, out_shape = CONVERTERS[layer.kind](layer, [shapes[name] for name in layer.inputs],
-                                                     keep_conv, context)
+            node, out_shapes = function(layer, [shapes[name] for name in layer.inputs], ctx)
         except _NeedsSpatial:
             raise _NeedsSpatial(origins[0]) from None
         except (ValueError, TypeError, IndexError, KeyError) as exc:  # malformed fields numpy could not take
-            raise ConversionError(f"malformed layer ({type(exc).__name__}: {exc})", **context) from None
-        for name in layer.outputs:
-            shapes[name] = out_shape
+            raise ctx.error(layer, f"malformed layer ({type(exc).__name__}: {exc})") from None
+        for name, shape in zip(node.outputs, out_shapes):
+            shapes[name] = shape
             if node.op == "dense" or origins:
                 flat_origin[name] = origins[0] if origins else layer.name
             else:
@@ -327,226 +344,228 @@ def _node(layer, op, attrs=None, weights=None, inputs=None):
                 attrs=attrs or {}, weights=weights or {}, source_type=layer.source_type)
 
 
-def _conv(layer, in_shapes, keep_conv, context):
-    (in_shape,) = _arity(in_shapes, 1, context)
-    kernel = _filter_array(_weight(layer, 0, context))
+@LAYERS.register("conv")
+def conv(layer, inputs, ctx):
+    (in_shape,) = _arity(layer, ctx, inputs, 1)
+    kernel = _filter_array(_weight(layer, ctx, 0))
     kh, kw, depth, filters = kernel.shape
-    bias = _bias(layer, filters, context)
+    bias = _bias(layer, ctx, filters)
     channels = depth if in_shape[0] is None else in_shape[0]
     if channels % depth:
-        raise ConversionError(f"filter depth {depth} does not divide the {channels} input channels", **context)
+        raise ctx.error(layer, f"filter depth {depth} does not divide the {channels} input channels")
     groups = channels // depth
-    pads = _pad4(layer.options.get("pad", 0), context)
-    strides = _pair(layer.options.get("stride", 1), context, "stride")
-    dilation = _pair(layer.options.get("dilate", 1), context, "dilate")
+    pads = _pad4(layer, ctx, layer.options.get("pad", 0))
+    strides = _positive_pair(layer, ctx, layer.options.get("stride", 1), "stride")
+    dilation = _positive_pair(layer, ctx, layer.options.get("dilate", 1), "dilate")
     covers_input = (len(in_shape) == 3 and (kh, kw) == tuple(in_shape[1:]))
     flat_input = len(in_shape) == 1 and (kh, kw) == (1, 1)
     weights = {"kernel": kernel}  # as it lies in the file (no copy); for a dense node a whole-input filter bank
     if bias is not None:
         weights["bias"] = bias
     if (covers_input or flat_input) and groups == 1 and not any(pads) and dilation == (1, 1) \
-            and layer.name not in keep_conv:
+            and layer.name not in ctx.keep_conv:
         attrs = {"units": int(filters), "use_bias": bias is not None, "axis": 1}
-        return _node(layer, "dense", attrs, weights), (int(filters),)
+        return _node(layer, "dense", attrs, weights), [(int(filters),)]
     if len(in_shape) == 1:
         raise _NeedsSpatial(None)
-    out_hw = [_conv_out(size, k, s, d, before, after, context)
+    out_hw = [_window_count(layer, ctx, size, k, s, d, before, after)
               for size, k, s, d, before, after in zip(in_shape[1:], (kh, kw), strides, dilation,
                                                       pads[0::2], pads[1::2])]
     attrs = {"filters": int(filters), "kernel": (kh, kw), "strides": strides, "pads": pads,
              "dilation": dilation, "groups": int(groups), "use_bias": bias is not None}
-    return _node(layer, "conv", attrs, weights), (int(filters), *out_hw)
+    return _node(layer, "conv", attrs, weights), [(int(filters), *out_hw)]
 
 
-def _convt(layer, in_shapes, keep_conv, context):
-    (in_shape,) = _arity(in_shapes, 1, context)
-    _spatial(in_shape, context)
-    kernel = _filter_array(_weight(layer, 0, context))
+@LAYERS.register("convt")
+def convt(layer, inputs, ctx):
+    (in_shape,) = _arity(layer, ctx, inputs, 1)
+    _spatial(layer, ctx, in_shape)
+    kernel = _filter_array(_weight(layer, ctx, 0))
     kh, kw, per_group, depth = kernel.shape
-    groups = _int(layer.options.get("numGroups", 1), context, "numGroups")
+    groups = _int(layer, ctx, layer.options.get("numGroups", 1), "numGroups")
     if in_shape[0] is not None and depth != in_shape[0]:
-        raise ConversionError(f"filter depth {depth} != {in_shape[0]} input channels", **context)
+        raise ctx.error(layer, f"filter depth {depth} != {in_shape[0]} input channels")
     if groups < 1 or depth % groups:
-        raise ConversionError(f"numGroups {groups} does not divide the filter depth {depth}", **context)
+        raise ctx.error(layer, f"numGroups {groups} does not divide the filter depth {depth}")
     filters = per_group * groups
-    bias = _bias(layer, filters, context)
-    crops = _pad4(layer.options.get("crop", 0), context, "crop")
-    upsample = _pair(layer.options.get("upsample", 1), context, "upsample")
+    bias = _bias(layer, ctx, filters)
+    crops = _pad4(layer, ctx, layer.options.get("crop", 0), "crop")
+    upsample = _positive_pair(layer, ctx, layer.options.get("upsample", 1), "upsample")
     out_hw = []
     for size, k, u, before, after in zip(in_shape[1:], (kh, kw), upsample, crops[0::2], crops[1::2]):
         out = None if size is None else u * (size - 1) + k - before - after
         if out is not None and out < 1:
-            raise ConversionError(f"output size {out} < 1 (input {size}, crop {before}+{after})", **context)
+            raise ctx.error(layer, f"output size {out} < 1 (input {size}, crop {before}+{after})")
         out_hw.append(out)
     weights = {"kernel": kernel}
     if bias is not None:
         weights["bias"] = bias
     attrs = {"filters": int(filters), "kernel": (kh, kw), "strides": upsample, "pads": crops,
              "dilation": (1, 1), "groups": int(groups), "use_bias": bias is not None}
-    return _node(layer, "deconv", attrs, weights), (int(filters), *out_hw)
+    return _node(layer, "deconv", attrs, weights), [(int(filters), *out_hw)]
 
 
-def _pool(layer, in_shapes, keep_conv, context):
-    (in_shape,) = _arity(in_shapes, 1, context)
-    _spatial(in_shape, context)
+@LAYERS.register("pool")
+def pool(layer, inputs, ctx):
+    (in_shape,) = _arity(layer, ctx, inputs, 1)
+    _spatial(layer, ctx, in_shape)
     method = _text(layer.options.get("method", "max")) or "max"
     if method not in ("max", "avg"):
-        raise ConversionError(f"unknown pooling method '{method}'", **context)
+        raise ctx.error(layer, f"unknown pooling method '{method}'")
     if "pool" not in layer.options:
-        raise ConversionError("missing the pooling window size ('pool' / 'poolSize')", **context)
-    kernel = _pair(layer.options["pool"], context, "pool size")
-    strides = _pair(layer.options.get("stride", 1), context, "stride")
-    pads = _pad4(layer.options.get("pad", 0), context)
-    out_hw = [_conv_out(size, k, s, 1, before, after, context)
+        raise ctx.error(layer, "missing the pooling window size ('pool' / 'poolSize')")
+    kernel = _positive_pair(layer, ctx, layer.options["pool"], "pool size")
+    strides = _positive_pair(layer, ctx, layer.options.get("stride", 1), "stride")
+    pads = _pad4(layer, ctx, layer.options.get("pad", 0))
+    out_hw = [_window_count(layer, ctx, size, k, s, 1, before, after)
               for size, k, s, before, after in zip(in_shape[1:], kernel, strides, pads[0::2], pads[1::2])]
     attrs = {"method": method, "kernel": kernel, "strides": strides, "pads": pads, "global": False,
              "rounding": "floor", "avg_divisor": "valid"}
-    return _node(layer, "pool", attrs), (in_shape[0], *out_hw)
+    return _node(layer, "pool", attrs), [(in_shape[0], *out_hw)]
 
 
-def _lrn(layer, in_shapes, keep_conv, context):
-    (in_shape,) = _arity(in_shapes, 1, context)
+@LAYERS.register("lrn")
+def lrn(layer, inputs, ctx):
+    (in_shape,) = _arity(layer, ctx, inputs, 1)
     param = _floats(layer.options.get("param", LRN_DEFAULT))
     if len(param) != 4 or param[0] < 1:
-        raise ConversionError(f"param must be [N kappa alpha beta], got {list(param)}", **context)
+        raise ctx.error(layer, f"param must be [N kappa alpha beta], got {list(param)}")
     size, kappa, alpha, beta = param
     if size != int(size):
-        raise ConversionError(f"the LRN window N must be an integer, got {size}", **context)
+        raise ctx.error(layer, f"the LRN window N must be an integer, got {size}")
     attrs = {"region": "across", "size": int(size), "alpha": alpha, "beta": beta, "k": kappa}
-    return _node(layer, "lrn", attrs), in_shape
+    return _node(layer, "lrn", attrs), [in_shape]
 
 
-def _relu(layer, in_shapes, keep_conv, context):
-    (in_shape,) = _arity(in_shapes, 1, context)
+@LAYERS.register("relu")
+def relu(layer, inputs, ctx):
+    (in_shape,) = _arity(layer, ctx, inputs, 1)
     leak = _floats(layer.options.get("leak", 0.0))
-    return _node(layer, "relu", {"negative_slope": leak[0] if leak else 0.0}), in_shape
+    return _node(layer, "relu", {"negative_slope": leak[0] if leak else 0.0}), [in_shape]
 
 
-def _bnorm(layer, in_shapes, keep_conv, context):
-    (in_shape,) = _arity(in_shapes, 1, context)
+@LAYERS.register("bnorm")
+def bnorm(layer, inputs, ctx):
+    (in_shape,) = _arity(layer, ctx, inputs, 1)
     channels = in_shape[0] if in_shape[0] is not None else _array(layer.weights[0] if layer.weights else None).size
     if len(layer.weights) < 3 or _array(layer.weights[2]).size == 0:
-        raise ConversionError("no moments (mean and sigma): the layer cannot run in test mode", **context)
-    gamma = _vector(layer.weights[0], channels, context, "multipliers")
-    beta = _vector(layer.weights[1], channels, context, "biases")
+        raise ctx.error(layer, "no moments (mean and sigma): the layer cannot run in test mode")
+    gamma = _vector(layer, ctx, layer.weights[0], channels, "multipliers")
+    beta = _vector(layer, ctx, layer.weights[1], channels, "biases")
     moments = _array(layer.weights[2]).astype(np.float32)
     if moments.size != 2 * channels:
-        raise ConversionError(f"moments have shape {moments.shape}, expected ({channels}, 2)", **context)
+        raise ctx.error(layer, f"moments have shape {moments.shape}, expected ({channels}, 2)")
     moments = moments.reshape(channels, 2, order="F")
     epsilon = _floats(layer.options.get("epsilon", 1e-5))
     weights = {"mean": np.ascontiguousarray(moments[:, 0]), "std": np.ascontiguousarray(moments[:, 1]),
                "gamma": gamma, "beta": beta}
     attrs = {"stat": "std", "epsilon": epsilon[0] if epsilon else 1e-5, "use_global_stats": True}
-    return _node(layer, "batchnorm", attrs, weights), in_shape
+    return _node(layer, "batchnorm", attrs, weights), [in_shape]
 
 
-def _softmax(layer, in_shapes, keep_conv, context):
-    (in_shape,) = _arity(in_shapes, 1, context)
-    return _node(layer, "softmax", {"axis": 1}), in_shape
+@LAYERS.register("softmax")
+def softmax(layer, inputs, ctx):
+    (in_shape,) = _arity(layer, ctx, inputs, 1)
+    return _node(layer, "softmax", {"axis": 1}), [in_shape]
 
 
-def _dropout(layer, in_shapes, keep_conv, context):
-    (in_shape,) = _arity(in_shapes, 1, context)
+@LAYERS.register("dropout")
+def dropout(layer, inputs, ctx):
+    (in_shape,) = _arity(layer, ctx, inputs, 1)
     rate = _floats(layer.options.get("rate", 0.5))
-    return _node(layer, "dropout", {"rate": rate[0] if rate else 0.5}), in_shape
+    return _node(layer, "dropout", {"rate": rate[0] if rate else 0.5}), [in_shape]
 
 
-def _sigmoid(layer, in_shapes, keep_conv, context):
-    (in_shape,) = _arity(in_shapes, 1, context)
-    return _node(layer, "sigmoid"), in_shape
+@LAYERS.register("sigmoid")
+def sigmoid(layer, inputs, ctx):
+    (in_shape,) = _arity(layer, ctx, inputs, 1)
+    return _node(layer, "sigmoid"), [in_shape]
 
 
-def _sum(layer, in_shapes, keep_conv, context):
-    if len(in_shapes) < 2:
-        raise ConversionError(f"needs at least 2 inputs, got {len(in_shapes)}", **context)
-    shape = _merge_shapes(in_shapes, range(len(in_shapes[0])), context)
+@LAYERS.register("sum")
+def sum_(layer, inputs, ctx):
+    if len(inputs) < 2:
+        raise ctx.error(layer, f"needs at least 2 inputs, got {len(inputs)}")
+    shape = _merge_shapes(layer, ctx, inputs, range(len(inputs[0])))
     attrs = {"operation": "sum", "coeffs": []}
-    return _node(layer, "eltwise", attrs, inputs=layer.inputs), shape
+    return _node(layer, "eltwise", attrs, inputs=layer.inputs), [shape]
 
 
-def _concat(layer, in_shapes, keep_conv, context):
-    dim = _int(layer.options.get("dim", 3), context, "dim")
+@LAYERS.register("concat")
+def concat(layer, inputs, ctx):
+    dim = _int(layer, ctx, layer.options.get("dim", 3), "dim")
     if dim not in MATLAB_DIM_TO_AXIS or dim == 4:
-        raise ConversionError(f"cannot concatenate along MATLAB dimension {dim}", **context)
+        raise ctx.error(layer, f"cannot concatenate along MATLAB dimension {dim}")
     axis = MATLAB_DIM_TO_AXIS[dim]
-    rank = len(in_shapes[0])
+    rank = len(inputs[0])
     position = axis - 1  # position in the (C, H, W) shape
     others = [index for index in range(rank) if index != position]
-    shape = list(_merge_shapes(in_shapes, others, context))
-    sizes = [s[position] for s in in_shapes]
+    shape = list(_merge_shapes(layer, ctx, inputs, others))
+    sizes = [s[position] for s in inputs]
     shape[position] = None if None in sizes else int(sum(sizes))
-    return _node(layer, "concat", {"axis": axis}, inputs=layer.inputs), tuple(shape)
+    return _node(layer, "concat", {"axis": axis}, inputs=layer.inputs), [tuple(shape)]
 
 
-def _crop(layer, in_shapes, keep_conv, context):
-    big, small = _arity(in_shapes, 2, context)
-    _spatial(big, context)
-    _spatial(small, context)
+@LAYERS.register("crop")
+def crop(layer, inputs, ctx):
+    big, small = _arity(layer, ctx, inputs, 2)
+    _spatial(layer, ctx, big)
+    _spatial(layer, ctx, small)
     offsets = list(_ints(layer.options.get("crop", (0, 0))) or (0, 0))
     if len(offsets) == 1:
         offsets = offsets * 2
     if len(offsets) != 2 or min(offsets) < 0:
-        raise ConversionError(f"crop must be [rows cols] >= 0, got {offsets}", **context)
+        raise ctx.error(layer, f"crop must be [rows cols] >= 0, got {offsets}")
     for index in (0, 1):  # dagnn.Crop clips its offsets to what the size difference allows
         available = None if None in (big[index + 1], small[index + 1]) else big[index + 1] - small[index + 1]
         if available is not None:
             if available < 0:
-                raise ConversionError(f"input 1 ({big}) is smaller than input 2 ({small})", **context)
+                raise ctx.error(layer, f"input 1 ({big}) is smaller than input 2 ({small})")
             offsets[index] = min(offsets[index], available)
     attrs = {"axis": 2, "offsets": offsets}
-    return _node(layer, "crop", attrs, inputs=layer.inputs[:2]), (big[0], small[1], small[2])
-
-
-CONVERTERS = {
-    "conv": _conv, "convt": _convt, "pool": _pool, "lrn": _lrn, "relu": _relu, "bnorm": _bnorm,
-    "softmax": _softmax, "dropout": _dropout, "sigmoid": _sigmoid, "sum": _sum, "concat": _concat,
-    "crop": _crop,
-}
+    return _node(layer, "crop", attrs, inputs=layer.inputs[:2]), [(big[0], small[1], small[2])]
 
 
 # ------------------------------------------------------------------------------------------------- helpers
-def _arity(in_shapes, count, context):
-    if len(in_shapes) != count:
-        raise ConversionError(f"expects {count} input(s), got {len(in_shapes)}", **context)
-    return in_shapes
+def _arity(layer, ctx, inputs, count):
+    if len(inputs) != count:
+        raise ctx.error(layer, f"expects {count} input(s), got {len(inputs)}")
+    return inputs
 
 
-def _spatial(shape, context):
+def _spatial(layer, ctx, shape):
     if len(shape) != 3:
-        raise ConversionError(f"needs an H x W x C input, got a flattened one of shape {shape}", **context)
+        raise ctx.error(layer, f"needs an H x W x C input, got a flattened one of shape {shape}")
 
 
-def _merge_shapes(shapes, positions, context):
+def _merge_shapes(layer, ctx, shapes, positions):
     if any(len(shape) != len(shapes[0]) for shape in shapes):
-        raise ConversionError(f"inputs have different ranks: {shapes}", **context)
+        raise ctx.error(layer, f"inputs have different ranks: {shapes}")
     merged = list(shapes[0])
     for position in positions:
         known = {shape[position] for shape in shapes if shape[position] is not None}
         if len(known) > 1:
-            raise ConversionError(f"input shapes disagree: {[tuple(s) for s in shapes]} (C, H, W)", **context)
+            raise ctx.error(layer, f"input shapes disagree: {[tuple(s) for s in shapes]} (C, H, W)")
         merged[position] = known.pop() if known else None
     return tuple(merged)
 
 
-def _conv_out(size, kernel, stride, dilation, before, after, context):
-    if size is None:
-        return None
-    extent = dilation * (kernel - 1) + 1
-    out = (size + before + after - extent) // stride + 1
-    if out < 1:
-        raise ConversionError(f"the input ({size}) is smaller than the window ({extent}) plus padding",
-                              **context)
-    return int(out)
+def _window_count(layer, ctx, size, kernel, stride, dilation, before, after):
+    """Output size of a convolution or (floor) pooling along one axis; an error where it would be empty."""
+    out = conv_output_size(size, kernel, stride, (before, after), dilation)
+    if out is not None and out < 1:
+        extent = dilation * (kernel - 1) + 1
+        raise ctx.error(layer, f"the input ({size}) is smaller than the window ({extent}) plus padding")
+    return None if out is None else int(out)
 
 
-def _weight(layer, index, context):
+def _weight(layer, ctx, index):
     if index < len(layer.weights) and isinstance(layer.weights[index], MatOpaque):
         class_name = layer.weights[index].class_name
         hint = " (a GPU net saved without moving it to the CPU)" if class_name == "gpuArray" else ""
-        raise ConversionError(f"weight {index + 1} is a MATLAB {class_name} value, not a dense array{hint}",
-                              **context)
+        raise ctx.error(layer, f"weight {index + 1} is a MATLAB {class_name} value, not a dense array{hint}")
     if index >= len(layer.weights) or _array(layer.weights[index]).size == 0:
-        raise ConversionError(f"missing weight {index + 1} (has {len(layer.weights)})", **context)
+        raise ctx.error(layer, f"missing weight {index + 1} (has {len(layer.weights)})")
     return layer.weights[index]
 
 
@@ -567,16 +586,16 @@ def _filter_array(value):
     return array.astype(np.float32, copy=False)
 
 
-def _bias(layer, count, context):
+def _bias(layer, ctx, count):
     if len(layer.weights) < 2 or _array(layer.weights[1]).size == 0:
         return None
-    return _vector(layer.weights[1], count, context, "biases")
+    return _vector(layer, ctx, layer.weights[1], count, "biases")
 
 
-def _vector(value, count, context, what):
+def _vector(layer, ctx, value, count, what):
     array = _array(value)
     if array.size != count:
-        raise ConversionError(f"{what} have {array.size} elements, expected {count}", **context)
+        raise ctx.error(layer, f"{what} have {array.size} elements, expected {count}")
     return np.ascontiguousarray(array.reshape(-1, order="F"), dtype=np.float32)
 
 
@@ -591,29 +610,27 @@ def _ints(value):
     return tuple(int(round(v)) for v in _floats(value))
 
 
-def _int(value, context, what):
+def _int(layer, ctx, value, what):
     values = _floats(value)
     if len(values) != 1 or values[0] != int(values[0]):
-        raise ConversionError(f"{what} must be one integer, got {list(values)}", **context)
+        raise ctx.error(layer, f"{what} must be one integer, got {list(values)}")
     return int(values[0])
 
 
-def _pair(value, context, what):
-    values = _ints(value)
-    if len(values) == 1:
-        values = values * 2
+def _positive_pair(layer, ctx, value, what):
+    values = pair(_ints(value))
     if len(values) != 2 or min(values) < 1:
-        raise ConversionError(f"{what} must be one or two positive integers, got {list(values)}", **context)
+        raise ctx.error(layer, f"{what} must be one or two positive integers, got {list(values)}")
     return values
 
 
-def _pad4(value, context, what="pad"):
+def _pad4(layer, ctx, value, what="pad"):
     values = _ints(value)
     if len(values) == 1:
         values = values * 4
     if len(values) != 4 or min(values) < 0:
-        raise ConversionError(f"{what} must be one or four ([top bottom left right]) non-negative integers, "
-                              f"got {list(values)}", **context)
+        raise ctx.error(layer, f"{what} must be one or four ([top bottom left right]) non-negative integers, "
+                               f"got {list(values)}")
     return values
 
 

@@ -7,14 +7,17 @@ exports and the Keras model they are timed against have their batch norms folded
 """
 
 import argparse
-import os
 import logging
+import os
 import pathlib
 import platform
 import sys
 import tempfile
 
 from export import common, onnx as onnx_export, saved_model, tflite
+from keras_zoo.folding import fold_batchnorm
+from keras_zoo.images import fit_options
+from keras_zoo.resolve import resolve
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +38,19 @@ def _exports(model, workdir, samples, reference, batch, name):
     return reports
 
 
-def export_benchmark(model_names, *, weights=None, batch=8, num_samples=16, samples_folder=None,
+def export_benchmark(model_names, *, weights="imagenet", batch=8, num_samples=16, samples_folder=None,
                      runtimes=RUNTIMES):
     """One row per (model, runtime): images/s, latency per batch, the ratio to Keras and the parity result.
 
-    ``weights`` goes to the builders (None: the card's default; 'none' random weights, for speed only).
+    ``weights`` goes to the resolver (:func:`keras_zoo.resolve.resolve`: 'imagenet' the card's default; 'none'
+    random weights, for speed only).
     """
-    from keras_zoo.folding import fold_batchnorm
-
     rows = []
     for spec in model_names:
-        model, card = common.load_model(spec, weights=weights)
-        name = common.model_name(spec, card)
-        source = common.weight_source(card, weights)
-        size = common.input_size(model, None, source)
-        samples = common.sample_images(size, num_samples, folder=samples_folder,
-                                       channels=common.input_channels(model), fit=common.resize_spec(source))
+        resolved = resolve(spec, weights)
+        name, model = resolved.name, resolved.model
+        samples = common.sample_images(resolved.input_size, num_samples, folder=samples_folder,
+                                       channels=common.input_channels(model), fit=fit_options(resolved.source))
         reference = common.keras_outputs(model, samples)
         model = fold_batchnorm(model)  # what the exporters export
         with tempfile.TemporaryDirectory(prefix="keras_zoo_bench.") as workdir:
@@ -103,8 +103,9 @@ def machine():
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m export.bench", description=__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("models", nargs="+", metavar="MODEL", help="registry names or .keras files")
-    parser.add_argument("--weights", default=None, help="weights for every model ('none': random, speed only)")
+    parser.add_argument("models", nargs="+", metavar="MODEL", help="registry names or model files (.keras...)")
+    parser.add_argument("--weights", default="imagenet",
+                        help="weights for every model ('none': random, speed only)")
     parser.add_argument("--batch", type=int, default=8, help="batch size of every runtime")
     parser.add_argument("--samples", default=None, metavar="DIR", help="folder of sample images")
     options = parser.parse_args(argv)

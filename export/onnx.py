@@ -8,13 +8,13 @@ images and checked with ONNX Runtime.
 
 import collections
 import logging
-import os
 import pathlib
 import sys
 
 import numpy as np
 
 from export import common, report
+from keras_zoo.files import Rejected, atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +210,8 @@ def unsupported_by_tensorrt(proto):
 def save_onnx(proto, output):
     """Write an ONNX model atomically (weights in ``<name>.data`` beside it past 2 GB); returns its path."""
     output = pathlib.Path(output)
-    with common.atomic_output(output) as tmp:
-        _place(write_onnx(proto, tmp), output.parent)
+    with atomic_output(output) as tmp:
+        write_onnx(proto, tmp)
     return output
 
 
@@ -229,12 +229,6 @@ def write_onnx(proto, path):
     return [data]
 
 
-def _place(extra_files, folder):
-    """Move the files written beside an artifact's temporary copy to where the artifact goes."""
-    for path in extra_files:
-        os.replace(path, folder / path.name)
-
-
 class OnnxRunner:
     """Runs an ONNX file with ONNX Runtime (CPU), any number of images."""
 
@@ -247,8 +241,8 @@ class OnnxRunner:
         self.fixed = isinstance(fixed, int)
 
     def __call__(self, images):
-        return common.run_batched(lambda chunk: self.session.run(None, {INPUT_NAME: chunk}), images, self.batch,
-                                  pad=self.fixed)
+        return common.run_batched(lambda chunk: self.session.run(None, {INPUT_NAME: chunk}),
+                                  np.asarray(images, np.float32), self.batch, pad=self.fixed)
 
 
 def quantize_int8(source, output, calibration):
@@ -266,7 +260,7 @@ def quantize_int8(source, output, calibration):
             return None if item is None else {INPUT_NAME: item}
 
     output = pathlib.Path(output)
-    with common.atomic_output(output) as tmp:
+    with atomic_output(output) as tmp:
         quantization.quantize_static(
             str(source), str(tmp), Reader(), quant_format=quantization.QuantFormat.QDQ, per_channel=True,
             activation_type=quantization.QuantType.QInt8, weight_type=quantization.QuantType.QInt8,
@@ -288,7 +282,7 @@ def export_onnx(model, output, *, samples, reference, batch=None, opset=DEFAULT_
     output = pathlib.Path(output)
     speed_batch = batch or speed_batch or max(1, min(8, 8 * 256 * 256 // (samples.shape[1] * samples.shape[2])))
     result = None
-    with common.atomic_output(output) as tmp:
+    with atomic_output(output) as tmp:
         extra_files = write_onnx(proto, tmp)
         runner = OnnxRunner(tmp, batch=speed_batch)
         candidate = runner(samples)
@@ -300,8 +294,7 @@ def export_onnx(model, output, *, samples, reference, batch=None, opset=DEFAULT_
             speed=speed,
             notes=[f"opset {opset}, batch {batch or 'dynamic'}", f"operators: {', '.join(operator_types(proto))}"])
         if not result.passed:
-            raise common.Rejected("; ".join(result.failures))
-        _place(extra_files, output.parent)
+            raise Rejected("; ".join(result.failures))
     return result
 
 
@@ -309,7 +302,7 @@ def export_onnx_int8(source, output, *, samples, reference, calibration, name="m
     """Write the QDQ int8 form of the ONNX file ``source`` after checking its top-1 agreement."""
     output = pathlib.Path(output)
     result = None
-    with common.atomic_output(output) as tmp:
+    with atomic_output(output) as tmp:
         quantize_int8(source, tmp, calibration)
         runner = OnnxRunner(tmp)
         result = report.build_report(
@@ -318,7 +311,7 @@ def export_onnx_int8(source, output, *, samples, reference, calibration, name="m
             speed={"onnxruntime": report.measure_speed(runner, samples, batch=8)},
             notes=[f"QDQ int8 (symmetric), calibrated on {len(calibration)} images"])
         if not result.passed:
-            raise common.Rejected("; ".join(result.failures))
+            raise Rejected("; ".join(result.failures))
     return result
 
 

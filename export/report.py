@@ -1,17 +1,15 @@
 """The parity report every exporter writes: errors against the Keras model, file size, speed."""
 
 import dataclasses
-import json
 import logging
 import os
-import pathlib
 import statistics
 import time
 
 import numpy as np
 
 from export.common import ExportError
-from keras_zoo.files import atomic_output
+from keras_zoo import files
 
 
 log = logging.getLogger(__name__)
@@ -109,11 +107,8 @@ class ParityReport:
         return data
 
     def write_json(self, path):
-        """Write the report atomically."""
-        path = pathlib.Path(path)
-        with atomic_output(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
+        """Write the report as JSON, atomically."""
+        return files.write_json(self.to_dict(), path)
 
     def table(self):
         """The report as a small text table for the terminal."""

@@ -18,8 +18,9 @@ import sys
 
 import numpy as np
 
-from converters.errors import ConversionError
 from export import common, report
+from keras_zoo.files import Rejected, atomic_output
+from keras_zoo.images import decode_image_bytes, fit_images, fit_options
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def export_saved_model(model, output, *, samples, reference, name="model", label
     """Write ``model`` as a SavedModel folder ``output`` after checking it against ``reference``.
 
     ``samples`` are float32 RGB 0..255 inputs and ``reference`` the Keras model's outputs on them; ``fit``
-    (:func:`export.common.resize_spec`) is how encoded images are resized and cropped; ``classification``
+    (:func:`keras_zoo.images.fit_options`) is how encoded images are resized and cropped; ``classification``
     (default: one 2-D output) adds probabilities and top-k. Returns the :class:`~export.report.ParityReport`;
     ``output`` is written atomically, and only when it passed.
     """
@@ -79,8 +80,7 @@ def export_saved_model(model, output, *, samples, reference, name="model", label
         return result
 
     def decode(encoded):
-        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-        return common.fit_images(image[None], size, **(fit or {}))[0]
+        return fit_images(decode_image_bytes(encoded, channels)[None], size, **(fit or {}))[0]
 
     def serve_float(images):
         return heads(images)
@@ -103,7 +103,7 @@ def export_saved_model(model, output, *, samples, reference, name="model", label
                          input_signature=[tf.TensorSpec((batch,), tf.string, name="images")])
 
     compared = "probabilities" if softmax_inside else "logits" if classification else None
-    with common.atomic_output(output) as tmp:
+    with atomic_output(output) as tmp:
         archive.write_out(str(tmp), verbose=False)
         loaded = tf.saved_model.load(str(tmp))
 
@@ -121,7 +121,7 @@ def export_saved_model(model, output, *, samples, reference, name="model", label
                                      candidate=candidate, reference=wanted, file_size=common.path_size(tmp),
                                      speed=speed, notes=[f"signatures: {', '.join(SIGNATURES)}"])
         if not result.passed:
-            raise common.Rejected("; ".join(result.failures))
+            raise Rejected("; ".join(result.failures))
     return result
 
 
@@ -129,17 +129,8 @@ def _check_signatures(run, model, samples, reference, batch, fit):
     """Outputs of the three signatures and what Keras gives on the same inputs."""
     from PIL import Image
 
-    chunks = [slice(i, i + batch) for i in range(0, len(samples), batch)]
-
-    def batched(signature, images):
-        parts = []
-        for chunk in chunks:
-            part = images[chunk]
-            filled = len(part)
-            if filled < batch:  # a fixed batch size: fill the last batch with copies
-                part = np.concatenate([part, np.repeat(part[-1:], batch - filled, axis=0)])
-            parts.append([out[:filled] for out in run(signature, part)])
-        return [np.concatenate(column) for column in zip(*parts)]
+    def batched(signature, images):  # a fixed batch size: the last batch is filled with copies
+        return common.run_batched(lambda chunk: run(signature, chunk), images, batch, pad=True)
 
     as_uint8 = np.clip(np.round(samples), 0, 255).astype(np.uint8)
     encoded = []
@@ -148,26 +139,12 @@ def _check_signatures(run, model, samples, reference, batch, fit):
         Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(stream, format="PNG")
         encoded.append(stream.getvalue())
     encoded = np.array(encoded, dtype=object)
-    refitted = np.asarray(common.fit_images(as_uint8, samples.shape[1:3], **(fit or {})))
+    refitted = np.asarray(fit_images(as_uint8, samples.shape[1:3], **(fit or {})))
     candidate = (batched("serving_default", samples) + batched("serving_uint8", as_uint8)
                  + batched("serving_bytes", encoded))
     uint8_reference = common.keras_outputs(model, as_uint8.astype(np.float32))
     bytes_reference = common.keras_outputs(model, refitted)
     return candidate, list(reference) + uint8_reference + bytes_reference
-
-
-def labels_for(source):
-    """The label list of a weight source's class set, or None (also when its file cannot be had)."""
-    classes = (source or {}).get("classes")
-    if not classes:
-        return None
-    from keras_zoo.labels import get_labels
-
-    try:
-        return list(get_labels(classes))
-    except ConversionError as error:  # e.g. the label file is not cached and cannot be downloaded
-        log.warning("no top_k_labels: %s", error)
-        return None
 
 
 def main(argv=None):
@@ -182,11 +159,12 @@ def main(argv=None):
 def _main(options):
     job = common.prepare_job(options, "saved_model")
     # segmentation maps are no classes to rank; otherwise one 2-D output is a classifier
-    classification = False if (job.card or {}).get("task") == "segmentation" else None
+    card = job.resolved.card
+    classification = False if card and card.task == "segmentation" else None
     target = job.output / str(options.version)
     result = export_saved_model(
         job.model, target, samples=job.samples, reference=job.reference, name=job.name,
-        labels=labels_for(job.source), classification=classification, fit=common.resize_spec(job.source),
+        labels=job.resolved.label_names(), classification=classification, fit=fit_options(job.resolved.source),
         top_k=options.top_k, batch=options.batch)
     if result.passed:
         print(f"TensorFlow Serving: --model_name={job.name} --model_base_path={job.output.resolve()}")

@@ -15,6 +15,7 @@ import tempfile
 import numpy as np
 
 from export import common, report
+from keras_zoo.files import Rejected, atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ class TFLiteRunner:
         def run(chunk):
             outputs = self.runner(images=chunk)
             return [outputs[key] for key in self.keys]
-        return common.run_batched(run, images, self.batch, pad=True)
+        return common.run_batched(run, np.asarray(images, np.float32), self.batch, pad=True)
 
 
 def export_tflite(model, output, *, samples, reference, quantization="float32", representative=None, batch=1,
@@ -151,7 +152,7 @@ def export_tflite(model, output, *, samples, reference, quantization="float32", 
                              representative=samples if representative is None else representative)
     output = pathlib.Path(output)
     result = None
-    with common.atomic_output(output) as tmp:
+    with atomic_output(output) as tmp:
         tmp.write_bytes(content)
         runner = TFLiteRunner(tmp)
         candidate = runner(samples)
@@ -164,7 +165,7 @@ def export_tflite(model, output, *, samples, reference, quantization="float32", 
                                      notes=[f"quantization: {quantization}", f"LiteRT kernels: {runner.kernels}",
                                             f"operators: {', '.join(ops)}"])
         if not result.passed:
-            raise common.Rejected("; ".join(result.failures))
+            raise Rejected("; ".join(result.failures))
     return result
 
 

@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 from export import common, onnx as onnx_export, report
+from keras_zoo.files import Rejected, atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,8 @@ def make_calibrator(images, batch, cache_path=None):
 
         def write_calibration_cache(self, cache):
             if cache_path:
-                pathlib.Path(cache_path).write_bytes(bytes(cache))
+                with atomic_output(cache_path) as tmp:
+                    tmp.write_bytes(bytes(cache))
 
     return EntropyCalibrator()
 
@@ -209,9 +211,8 @@ class EngineRunner:
                 buffer.free()
 
     def __call__(self, images):
-        images = np.ascontiguousarray(images, np.float32)
-        parts = [self._run_chunk(images[i:i + self.max_batch]) for i in range(0, len(images), self.max_batch)]
-        return [np.concatenate(column) for column in zip(*parts)]
+        return common.run_batched(self._run_chunk, np.ascontiguousarray(images, np.float32), self.max_batch,
+                                  pad=False)
 
 
 def engine_output_order(runner, keras_names):
@@ -226,7 +227,7 @@ def export_engine(onnx_path, output, *, samples, reference, output_names, precis
                           int8_mode=int8_mode)
     output = pathlib.Path(output)
     result = None
-    with common.atomic_output(output) as tmp:
+    with atomic_output(output) as tmp:
         tmp.write_bytes(engine)
         runner = EngineRunner(engine, max_batch=batch_range[2])
         order = engine_output_order(runner, output_names)
@@ -241,7 +242,7 @@ def export_engine(onnx_path, output, *, samples, reference, output_names, precis
                    + (f" ({int8_mode} int8)" if precision == "int8" else ""),
                    f"batch profile min/opt/max {'/'.join(map(str, batch_range))}"])
         if not result.passed:
-            raise common.Rejected("; ".join(result.failures))
+            raise Rejected("; ".join(result.failures))
     return result
 
 

@@ -22,8 +22,9 @@ _EXPORTS = {
     "keras_zoo.builder": ["build_model", "port_weights"],
     "keras_zoo.convert": ["from_caffe", "from_matconvnet", "convert_caffe", "convert_matconvnet"],
     "keras_zoo.folding": ["fold_batchnorm"],
-    "keras_zoo.registry": ["list_models", "get_card", "get_model"],
+    "keras_zoo.cards": ["list_models", "get_card"],
     "keras_zoo.models": [
+        "get_model",
         "VGG16", "VGG19", "VGGF", "VGGM", "VGGS", "VGGM128", "VGGM1024", "VGGM2048", "VGGFace", "AlexNet",
         "CaffeNet", "RCNNILSVRC13", "GoogLeNet", "ResNet50", "ResNet101", "ResNet152", "FCN32s", "FCN16s",
         "FCN8s", "VGGFaceDescriptor",

@@ -1,4 +1,4 @@
-"""``python -m keras_zoo COMMAND``: list the zoo, run the demo, draw a network."""
+"""``python -m keras_zoo COMMAND``: list the zoo, draw a network (the demo is ``python -m export.demo``)."""
 
 import argparse
 import importlib
@@ -7,8 +7,7 @@ import sys
 
 # command -> (module with a `main(argv)` function, one-line help)
 COMMANDS = {
-    "list": ("keras_zoo.registry", "print the table of model cards"),
-    "demo": ("keras_zoo.demo", "classify sample photos with a zoo model, then export and verify it"),
+    "list": ("keras_zoo.listing", "print the table of model cards"),
     "diagram": ("keras_zoo.diagram", "write an SVG diagram of a model"),
 }
 

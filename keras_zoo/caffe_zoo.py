@@ -20,6 +20,10 @@ import re
 import urllib.parse
 
 from converters.errors import ConversionError
+from keras_zoo import downloads
+from keras_zoo.cards import FileSpec
+from keras_zoo.convert import from_caffe, save_model
+from keras_zoo.files import write_json
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +118,6 @@ def _local_candidates(directory, fields):
 def find_caffemodel(directory, fields, *, cache_dir=None, progress=True):
     """Local path of the directory's caffemodel, SHA1-verified: found in the directory (or ``cache_dir``),
     else downloaded from ``caffemodel_url``."""
-    from keras_zoo import weights
-
     directory = pathlib.Path(directory)
     sha1 = fields.get("sha1") or None
     search = _local_candidates(directory, fields)
@@ -123,7 +125,7 @@ def find_caffemodel(directory, fields, *, cache_dir=None, progress=True):
         search += _local_candidates(pathlib.Path(cache_dir), fields)
     for path in search:
         if path.is_file():
-            weights.verify(path, sha1=sha1)
+            downloads.verify(path, sha1=sha1)
             return path
     name, url = _weights_name(fields), fields.get("caffemodel_url")
     if not name or not url:
@@ -132,14 +134,14 @@ def find_caffemodel(directory, fields, *, cache_dir=None, progress=True):
     if not sha1:
         log.warning("%s: the readme gives no sha1; the caffemodel cannot be verified", directory / README)
     if cache_dir is None:
-        return weights.fetch({"filename": name, "url": url, "sha1": sha1}, progress=progress)
-    return weights.download(url, pathlib.Path(cache_dir) / name, sha1=sha1, progress=progress)
+        return downloads.fetch(FileSpec(name, url, sha1=(sha1,) if sha1 else ()), progress=progress)
+    return downloads.download(url, pathlib.Path(cache_dir) / name, sha1=sha1, progress=progress)
 
 
 def zoo_card(directory, fields, body, caffemodel=None, prototxt=None):
-    """The card of a model-zoo directory, shaped like the registry's cards where it can be (name, license,
-    citation, one ``weights`` source with URL, file name and SHA1) plus the readme's ``references`` (its
-    Markdown links), ``description`` (its text) and ``provenance`` (where everything came from)."""
+    """The card of a model-zoo directory, a dict for JSON: name, license, citation, one ``weights`` entry (URL,
+    file name and SHA1), the readme's ``references`` (its Markdown links), ``description`` (its text) and
+    ``provenance`` (where everything came from)."""
     directory = pathlib.Path(directory)
     references = [{"text": text, "url": url} for text, url in _LINK.findall(body)]
     source = {"name": "caffe", "url": fields.get("caffemodel_url"), "filename": _weights_name(fields) or None,
@@ -186,18 +188,17 @@ def _model_name(card):
 
 
 def from_caffe_zoo(directory, *, cache_dir=None, preprocessing=None, input_shape=None, progress=True,
-                   fold_batchnorm=False):
+                   fold_batchnorm=False, allow_unknown_fields=False):
     """A Keras model of a Caffe Model Zoo directory, with the directory's card as ``model.zoo_card``.
 
-    ``preprocessing``, ``input_shape`` and ``fold_batchnorm`` are passed to :func:`keras_zoo.convert.from_caffe`
+    ``preprocessing``, ``input_shape``, ``fold_batchnorm`` and ``allow_unknown_fields`` are passed to :func:`keras_zoo.convert.from_caffe`
     (the readme states no mean: without ``preprocessing`` the model takes exactly what the Caffe net took).
     """
-    from keras_zoo.convert import from_caffe
-
     prototxt, caffemodel, card = read_caffe_zoo(directory, cache_dir=cache_dir, progress=progress)
     log.info("converting %s with %s", prototxt, caffemodel)
     model = from_caffe(prototxt, caffemodel, input_shape=input_shape, preprocessing=preprocessing,
-                       name=_model_name(card), fold_batchnorm=fold_batchnorm)
+                       name=_model_name(card), fold_batchnorm=fold_batchnorm,
+                       allow_unknown_fields=allow_unknown_fields)
     model.zoo_card = card
     return model
 
@@ -212,9 +213,6 @@ def card_path(output):
 def convert_caffe_zoo(directory, output=None, *, cache_dir=None, progress=True, **kwargs):
     """Convert a model-zoo directory to ``output`` (default ``<directory name>.keras``) plus its card as
     ``<name>.card.json``; returns the model's path. Keyword arguments as :func:`from_caffe_zoo`."""
-    from keras_zoo.convert import save_model
-    from keras_zoo.evaluate import write_json
-
     directory = pathlib.Path(directory)
     output = pathlib.Path(output) if output else pathlib.Path(f"{directory.resolve().name}.keras")
     model = from_caffe_zoo(directory, cache_dir=cache_dir, progress=progress, **kwargs)

@@ -1,16 +1,18 @@
-"""Argument types and options shared by the command-line tools."""
+"""Argument types and options shared by the command-line tools and the exporters."""
 
 import argparse
 
 
-def parse_shape(text):
-    """'H,W' or 'C,H,W' -> a tuple of ints."""
+def parse_size(text):
+    """'H,W' (or 'HxW'), 'S' (a square S,S) or 'C,H,W' -> (H, W) or (C, H, W), positive integers."""
     try:
         values = tuple(int(part) for part in text.replace("x", ",").split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected H,W or C,H,W, got {text!r}") from None
+        values = ()
+    if len(values) == 1:
+        values *= 2
     if len(values) not in (2, 3) or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected H,W or C,H,W of positive integers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected H,W (or S, or C,H,W) of positive integers, got {text!r}")
     return values
 
 

@@ -3,29 +3,31 @@
 import logging
 import pathlib
 
+from converters.caffe import read_caffe
 from converters.errors import ConversionError
+from converters.matconvnet import read_matconvnet
+from keras_zoo import folding
 from keras_zoo.builder import build_model
 from keras_zoo.files import atomic_output
-from keras_zoo.folding import fold_batchnorm as fold_affine
 from keras_zoo.preprocessing import Preprocessing
 
 log = logging.getLogger(__name__)
 
 
 def from_caffe(prototxt, caffemodel=None, *, input_shape=None, preprocessing=None, name=None,
-               fold_batchnorm=False):
+               fold_batchnorm=False, allow_unknown_fields=False):
     """A Keras model computing what Caffe computes for ``prototxt`` with the weights of ``caffemodel``.
 
     ``input_shape`` is (H, W) (or (C, H, W)) for nets whose input size the prototxt does not fix (train/val
     nets with data layers). ``preprocessing`` is a :class:`~keras_zoo.preprocessing.Preprocessing` (or None:
     the model takes exactly what the Caffe net took, NHWC). ``fold_batchnorm`` folds batch norms and
-    per-channel Scale layers into the convolution before them (:func:`keras_zoo.fold_batchnorm`).
+    per-channel Scale layers into the convolution before them (:func:`keras_zoo.fold_batchnorm`). A prototxt field
+    Caffe does not know (a misspelling) is a ConversionError; ``allow_unknown_fields=True`` makes it one warning
+    per field, the field skipped.
     """
-    from converters.caffe import read_caffe
-
-    graph = read_caffe(prototxt, caffemodel, input_shape=input_shape)
+    graph = read_caffe(prototxt, caffemodel, input_shape=input_shape, allow_unknown_fields=allow_unknown_fields)
     model = build_model(graph, preprocessing=preprocessing, name=name)
-    return fold_affine(model) if fold_batchnorm else model
+    return folding.fold_batchnorm(model) if fold_batchnorm else model
 
 
 def from_matconvnet(path, *, input_shape=None, normalize=False, name=None, fold_batchnorm=False):
@@ -34,19 +36,17 @@ def from_matconvnet(path, *, input_shape=None, normalize=False, name=None, fold_
     ``normalize=True`` bakes the file's ``meta.normalization`` (average image or pixel) into the model;
     ``fold_batchnorm`` as in :func:`from_caffe`.
     """
-    from converters.matconvnet import read_matconvnet
-
     graph = read_matconvnet(path, input_shape=input_shape)
     preprocessing = Preprocessing.from_normalization(graph.meta.get("normalization")) if normalize else None
     model = build_model(graph, preprocessing=preprocessing, name=name)
-    return fold_affine(model) if fold_batchnorm else model
+    return folding.fold_batchnorm(model) if fold_batchnorm else model
 
 
 def save_model(model, output):
     """Write ``model`` to ``output`` (.keras, or .weights.h5) atomically: a temporary name, then a rename."""
     output = pathlib.Path(output)
     weights_only = output.name.endswith(".weights.h5")
-    with atomic_output(output, suffix=".weights.h5" if weights_only else ".keras") as tmp:
+    with atomic_output(output) as tmp:
         if weights_only:
             model.save_weights(tmp, overwrite=True)
         else:

@@ -14,6 +14,10 @@ import pathlib
 import sys
 from xml.sax.saxutils import escape
 
+from converters.errors import ConversionError
+from keras_zoo.files import atomic_output
+from keras_zoo.resolve import resolve
+
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 210, 46, 24, 30, 20  # BOX_W: the narrowest box
 NAME_CHAR_W, DETAIL_CHAR_W, HEADING_CHAR_W = 8.2, 6.0, 9.5  # approximate character widths of the three fonts
 # (words in the layer's type name, fill colour); the first match wins
@@ -140,40 +144,20 @@ def model_svg(model, title=None):
 
 def write_svg(model, path, title=None):
     """Write :func:`model_svg` to ``path`` atomically; returns the path."""
-    from keras_zoo.files import atomic_output
-
     path = pathlib.Path(path)
     with atomic_output(path) as tmp:
         tmp.write_text(model_svg(model, title), encoding="utf-8")
     return path
 
 
-def load_for_diagram(spec):
-    """A model to draw: a ``.keras`` file, a Caffe ``.prototxt`` (no weights needed), or a registry name
-    (built without weights)."""
-    path = pathlib.Path(spec)
-    if path.suffix == ".prototxt":
-        from keras_zoo.convert import from_caffe
-
-        return from_caffe(path)
-    if path.suffix == ".keras":
-        from keras_zoo.evaluate import resolve_model
-
-        return resolve_model(spec).model
-    from keras_zoo.registry import get_model
-
-    return get_model(spec, weights=None)
-
-
 def main(argv=None):
-    from converters.errors import ConversionError
-
     parser = argparse.ArgumentParser(prog="python -m keras_zoo diagram", description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="a registry name (vgg16, googlenet...), a .keras file or a .prototxt")
+    parser.add_argument("model", help="a registry name (vgg16, googlenet...; drawn without weights) or a model file "
+                                      "(.keras, .prototxt, .caffemodel, .mat)")
     parser.add_argument("-o", "--output", help="the SVG file (default: <model name>.svg)")
     options = parser.parse_args(argv)
     try:
-        model = load_for_diagram(options.model)
+        model = resolve(options.model, weights=None).model
         output = write_svg(model, options.output or f"{model.name}.svg")
     except (ConversionError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

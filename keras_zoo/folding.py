@@ -11,11 +11,11 @@ import logging
 import keras
 import numpy as np
 
-from keras_zoo import layers as zl
+from keras_zoo import layers as zoo_layers
 
 log = logging.getLogger(__name__)
 
-FOLDS_INTO = (zl.Conv2D, keras.layers.Conv2D, keras.layers.Dense)
+FOLDS_INTO = (zoo_layers.Conv2D, keras.layers.Conv2D, keras.layers.Dense)
 
 
 def _per_channel(array, channels):
@@ -29,7 +29,7 @@ def _per_channel(array, channels):
 def affine_coefficients(layer, channels):
     """``(a, c)``, float64 vectors with ``layer(x) = x * a + c`` per channel, or None when ``layer`` is not
     such a per-channel affine map (a batch norm with batch statistics, a Scale over other axes...)."""
-    if isinstance(layer, zl.BatchNorm) and layer.use_global_stats:
+    if isinstance(layer, zoo_layers.BatchNorm) and layer.use_global_stats:
         spread = np.asarray(layer.spread, dtype=np.float64)
         std = spread if layer.stat == "std" else np.sqrt(spread + layer.epsilon)
         a = 1.0 / std
@@ -40,7 +40,7 @@ def affine_coefficients(layer, channels):
         if layer.center:
             c = c + np.asarray(layer.beta, dtype=np.float64)
         return _per_channel(a, channels), _per_channel(c, channels)
-    if isinstance(layer, zl.ChannelAffine):
+    if isinstance(layer, zoo_layers.ChannelAffine):
         a = _per_channel(layer.gamma, channels) if layer.use_scale else np.ones(channels)
         c = _per_channel(layer.beta, channels) if layer.use_offset else np.zeros(channels)
         return None if a is None or c is None else (a, c)
@@ -67,7 +67,7 @@ def fold_plan(model):
     outputs = {id(tensor) for tensor in model.outputs}
     plan, root_of = {}, {}
     for layer in model.layers:
-        if not isinstance(layer, (zl.BatchNorm, zl.ChannelAffine)) or len(layer._inbound_nodes) != 1:
+        if not isinstance(layer, (zoo_layers.BatchNorm, zoo_layers.ChannelAffine)) or len(layer._inbound_nodes) != 1:
             continue
         inputs = layer._inbound_nodes[0].input_tensors
         if len(inputs) != 1 or readers.get(id(inputs[0])) != 1 or id(inputs[0]) in outputs:

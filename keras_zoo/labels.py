@@ -1,13 +1,16 @@
 """Label sets: which class each output of a zoo model means, in the order of its weight source.
 
-The label files are sources like the weights (URL + checksum in :data:`keras_zoo.registry.LABEL_SETS`),
-fetched and cached by :func:`keras_zoo.weights.fetch`; where a label file cannot be had, the class list of a
-converted MatConvNet file of the same label set (its ``meta.classes``) serves.
+The label files are fetched and cached like the weights (:data:`keras_zoo.cards.LABEL_SETS`: URL + checksum;
+:func:`keras_zoo.downloads.fetch`); where a label file cannot be had, the class list of a converted MatConvNet
+file of the same label set (its ``meta.classes``, kept in the cache) serves.
 """
 
 import functools
 
 from converters.errors import ConversionError
+from keras_zoo import cache
+from keras_zoo.cards import CARDS, LABEL_SETS
+from keras_zoo.downloads import WeightsUnavailable, fetch
 
 
 def _parse(path, fmt):
@@ -28,14 +31,11 @@ def _parse(path, fmt):
 
 def _from_converted_mat(label_set_id, count):
     """The class list a converted MatConvNet file of this label set carried (``meta.classes``), or None."""
-    from keras_zoo.registry import CARDS
-    from keras_zoo.weights import cached_meta
-
     for card in CARDS:
-        for source in card["weights"]:
-            if source["format"] != "mat" or source["classes"] != label_set_id:
+        for source in card.weights:
+            if source.format != "mat" or source.classes != label_set_id:
                 continue
-            meta = cached_meta(card, source)
+            meta = cache.cached_meta(card, source)
             names, descriptions = meta.get("class_names"), meta.get("class_descriptions")
             labels = descriptions or names
             if labels and len(labels) == count:
@@ -47,22 +47,19 @@ def _from_converted_mat(label_set_id, count):
 @functools.lru_cache(maxsize=None)
 def get_classes(label_set_id):
     """``[(class id, label), ...]`` of a label set; the id is the WordNet id where the file gives one."""
-    from keras_zoo.registry import LABEL_SETS
-    from keras_zoo.weights import WeightsUnavailable, fetch
-
     if label_set_id not in LABEL_SETS:
         raise ValueError(f"unknown label set {label_set_id!r} (known: {', '.join(LABEL_SETS)})")
-    spec = LABEL_SETS[label_set_id]
+    label_set = LABEL_SETS[label_set_id]
     try:
-        path = fetch(spec, progress=False)
+        path = fetch(label_set.file, progress=False)
     except WeightsUnavailable:
-        classes = _from_converted_mat(label_set_id, spec["count"])
+        classes = _from_converted_mat(label_set_id, label_set.count)
         if classes is None:
             raise
         return classes
-    classes = _parse(path, spec["format"])
-    if len(classes) != spec["count"]:
-        raise ConversionError(f"{len(classes)} classes, expected {spec['count']} for {label_set_id!r}", path=path)
+    classes = _parse(path, label_set.format)
+    if len(classes) != label_set.count:
+        raise ConversionError(f"{len(classes)} classes, expected {label_set.count} for {label_set_id!r}", path=path)
     return tuple(classes)
 
 

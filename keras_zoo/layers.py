@@ -10,16 +10,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from converters.graph import pair
+
 PACKAGE = "keras_zoo"
 register = keras.saving.register_keras_serializable(package=PACKAGE)
-
-
-def pair(value):
-    """``(a, b)`` from an int or a sequence of one or two ints."""
-    if isinstance(value, int):
-        return (value, value)
-    value = tuple(int(v) for v in value)
-    return value * 2 if len(value) == 1 else value
 
 
 def quad(value):

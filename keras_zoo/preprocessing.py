@@ -1,4 +1,4 @@
-"""What a network expects of its input, as a spec and as a serializable Keras layer.
+"""What a network expects of its input, as a :class:`Preprocessing` and as a serializable Keras layer.
 
 ``y = (flip(x) - mean) * scale``: with ``flip_channels`` the model takes RGB 0..255 and reverses the channels
 (to the BGR order of Caffe nets) first; ``mean`` is per channel or a (C, H, W) mean image in the network's
@@ -34,12 +34,18 @@ class Preprocessing:
         return cls(mean=mean)
 
     @classmethod
-    def from_card(cls, source):
-        """From a weight source's card: ``{'channel_order': 'BGR'|'RGB', 'mean': ..., 'scale': 1}``."""
-        order = str(source.get("channel_order", "RGB")).upper()
+    def from_card(cls, input_spec, mean=None):
+        """From a weight source's :class:`~keras_zoo.cards.records.InputSpec` (channel order, mean, scale).
+
+        ``mean``: the resolved mean (:func:`keras_zoo.weights.resolve_mean`) where the InputSpec names a mean file
+        or ``'meta'``; without it a per-channel mean of the InputSpec is used as it is, and any other is left out.
+        """
+        order = str(input_spec.channel_order).upper()
         if order not in ("RGB", "BGR"):
             raise ValueError(f"channel_order must be 'RGB' or 'BGR', not {order!r}")
-        return cls(flip_channels=order == "BGR", mean=source.get("mean"), scale=source.get("scale", 1.0))
+        if mean is None and isinstance(input_spec.mean, tuple):
+            mean = input_spec.mean
+        return cls(flip_channels=order == "BGR", mean=mean, scale=input_spec.scale)
 
     def layer(self, name="preprocess"):
         """The Keras layer applying this preprocessing to NHWC input."""

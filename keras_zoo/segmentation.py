@@ -9,6 +9,8 @@ import pathlib
 import numpy as np
 from PIL import Image
 
+from keras_zoo.files import atomic_output
+
 IGNORE_LABEL = 255
 
 
@@ -58,8 +60,6 @@ def read_label_png(path):
 
 def _save_atomically(image, path):
     """Save a PIL image as PNG under a temporary name, then rename: no half-written file on failure."""
-    from keras_zoo.files import atomic_output
-
     path = pathlib.Path(path)
     with atomic_output(path) as tmp:
         image.save(tmp, format="PNG")

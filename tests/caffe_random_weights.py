@@ -2,7 +2,7 @@
 
 The prototxt is read with ``converters.caffe.read_caffe`` and built with keras_zoo's builder to learn every
 layer's weight shapes (the caller may reuse that model and port the written weights into it); blobs are
-drawn in Caffe's layouts and written with :mod:`tests.caffe_writer`. Filters are He-scaled, so activations
+drawn in Caffe's layouts and written with :mod:`converters.writers.caffe`. Filters are He-scaled, so activations
 keep their scale through convolutions and ReLUs. Batch norms are calibrated on a random input: one pass with
 every batch norm normalising by its batch's own statistics gives each one's per-channel input mean and mean
 square, stored as its mean and variance. Every channel so leaves at about unit scale or less (deep residual
@@ -18,7 +18,7 @@ import numpy as np
 
 from converters.caffe import read_caffe
 from keras_zoo.builder import build_model, keras_name, port_weights
-from tests.caffe_writer import write_caffemodel
+from converters.writers.caffe import write_caffemodel
 
 
 def _nchw_shape(tensor_shape):

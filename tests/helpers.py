@@ -1,5 +1,6 @@
 """Helpers shared by the tests: where the real fixtures are, and the parity criterion."""
 
+import importlib.util
 import os
 import pathlib
 
@@ -26,3 +27,11 @@ def assert_close_rel(actual, reference, tol=1e-4, what="output"):
     scale = max(np.abs(reference).max(), 1e-12)
     err = np.abs(actual - reference).max()
     assert err <= tol * scale, f"{what}: max abs error {err:.3g} > {tol:g} * max|ref| ({scale:.3g})"
+
+
+def load_tool(name):
+    """The module of the command-line script ``tools/<name>.py`` (its ``main(argv)`` runs the command)."""
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

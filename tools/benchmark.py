@@ -45,24 +45,23 @@ def zoo_cache_for(card_name):
     """A KERAS_ZOO_HOME holding the converted cache of the card's default source; yields (home, synthetic)."""
     import numpy as np
 
-    import keras_zoo
-    from keras_zoo import registry, weights
+    from keras_zoo import cache, cards, downloads, models
 
-    card = registry.get_card(card_name)
-    source = registry.get_source(card)
-    if weights.cache_path(card, source).exists():
-        yield weights.home(), False
+    card = cards.get_card(card_name)
+    source = card.source()
+    if cache.cache_path(card, source).exists():
+        yield downloads.home(), False
         return
     previous = os.environ.get("KERAS_ZOO_HOME")
     with tempfile.TemporaryDirectory(prefix="keras_zoo_bench_") as home:
         os.environ["KERAS_ZOO_HOME"] = home
         try:
-            model = keras_zoo.get_model(card_name, weights=None, include_preprocessing=False)
-            weights.save_by_name(model, weights.cache_path(card, source),
-                                 {layer.name for layer in model.layers
-                                  if any(weight.trainable for weight in layer.weights)})
-            if source["preprocessing"]["mean"] == "meta":  # the average image the .mat would have given
-                weights.save_mean(source, np.zeros(3, np.float32))
+            model = models.get_model(card_name, weights=None, include_preprocessing=False)
+            cache.save_by_name(model, cache.cache_path(card, source),
+                               {layer.name for layer in model.layers
+                                if any(weight.trainable for weight in layer.weights)})
+            if source.input.mean == "meta":  # the average image the .mat would have given
+                cache.save_mean(source, np.zeros(3, np.float32))
             del model
             yield pathlib.Path(home), True
         finally:

@@ -1,8 +1,8 @@
 """Benchmark conversion on a VGG-16-sized model (~550 MB of random weights): Caffe and MatConvNet, in one run.
 
 Writes VGG-16 (once, into ``--workdir``) as a deploy prototxt + caffemodel (test-side writer
-``tests/caffe_writer.py``, independent of the reader) and as MatConvNet SimpleNN .mat files in MAT v5 and v7.3
-(``tests/mat_writer.py``), then measures each step in its own subprocess (peak RSS from ``resource.getrusage``
+``converters/writers/caffe.py``, independent of the reader) and as MatConvNet SimpleNN .mat files in MAT v5 and v7.3
+(``converters/writers/mat.py``), then measures each step in its own subprocess (peak RSS from ``resource.getrusage``
 in the child; times exclude imports) and prints, per format:
 
 1. parse: reading the weights file into the neutral graph / reading the file's bytes (target <= 2); for the
@@ -99,8 +99,8 @@ def write_models(workdir, formats):
     """Write the prototxt and (once each) the weights files of ``formats``; return {format: path}."""
     import numpy as np
 
-    from tests.caffe_writer import write_caffemodel
-    from tests.mat_writer import write_mat
+    from converters.writers.caffe import write_caffemodel
+    from converters.writers.mat import write_mat
 
     layers = vgg16_layers()
     text = ['name: "VGG_ILSVRC_16_layers"',

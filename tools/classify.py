@@ -15,14 +15,17 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from converters.errors import ConversionError  # noqa: E402
-from keras_zoo import evaluate  # noqa: E402
+from keras_zoo.evaluate.classification import classify, protocol_for  # noqa: E402
+from keras_zoo.evaluate.datasets import read_class_names  # noqa: E402
+from keras_zoo.resolve import resolve  # noqa: E402
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="tools/classify.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", help="image files")
-    parser.add_argument("--model", default="vgg16", help="a registry name or alias, or a .keras file")
-    parser.add_argument("--weights", help="a weight source of the model's card, or a weights file")
+    parser.add_argument("--model", default="vgg16", help="a registry name or alias, or a model file (.keras...)")
+    parser.add_argument("--weights", default="imagenet", help="a weight source of the model's card, or a weights "
+                                                              "file (default: the card's default source)")
     parser.add_argument("--labels", help="a text file of class names, one a line in output order "
                                          "(default: the weight source's label set)")
     parser.add_argument("--top", type=int, default=5, help="how many classes to print (default 5)")
@@ -31,10 +34,10 @@ def main(argv=None):
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        resolved = evaluate.resolve_model(options.model, options.weights)
-        protocol = evaluate.protocol_for(resolved, options.crop, options.resize)
-        labels = evaluate.label_names(resolved.source, options.labels)
-        results = evaluate.classify(resolved.model, options.images, protocol, labels, options.top)
+        resolved = resolve(options.model, options.weights)
+        protocol = protocol_for(resolved, options.crop, options.resize)
+        labels = read_class_names(options.labels) if options.labels else resolved.label_names()
+        results = classify(resolved.model, options.images, protocol, labels, options.top)
     except (ConversionError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

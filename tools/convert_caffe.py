@@ -26,7 +26,7 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from converters.errors import ConversionError  # noqa: E402
-from keras_zoo.cli import add_model_options, parse_shape, parse_values  # noqa: E402
+from keras_zoo.cli import add_model_options, parse_size, parse_values  # noqa: E402
 
 
 def preprocessing_of(options):
@@ -50,7 +50,7 @@ def main(argv=None):
                         help="with --zoo-dir: where a downloaded caffemodel goes (default: the weights cache)")
     parser.add_argument("-o", "--output", help="the .keras (or .weights.h5) file to write "
                                                "(with --zoo-dir, default DIRNAME.keras)")
-    parser.add_argument("--input-shape", type=parse_shape, metavar="H,W",
+    parser.add_argument("--input-shape", type=parse_size, metavar="H,W",
                         help="input size (default: the prototxt's; needed for train/val nets)")
     means = parser.add_mutually_exclusive_group()
     means.add_argument("--mean", type=parse_values, metavar="B,G,R",
@@ -60,6 +60,9 @@ def main(argv=None):
     parser.add_argument("--scale", type=float, default=1.0, help="multiply by this after the mean (default 1)")
     parser.add_argument("--rgb", action="store_true",
                         help="the model takes RGB 0..255 and reverses the channels to the net's BGR first")
+    parser.add_argument("--allow-unknown-fields", action="store_true",
+                        help="skip prototxt fields Caffe does not know (misspellings), with a warning each, "
+                             "instead of refusing the file")
     add_model_options(parser, "the net's name")
     options = parser.parse_args(argv)
     if options.zoo_dir and (options.prototxt or options.caffemodel):
@@ -75,7 +78,8 @@ def main(argv=None):
             print(f"opening the model-zoo directory {options.zoo_dir} ...", file=sys.stderr)
             output = convert_caffe_zoo(options.zoo_dir, options.output, cache_dir=options.cache_dir,
                                        input_shape=options.input_shape, preprocessing=preprocessing,
-                                       fold_batchnorm=options.fold_batchnorm)
+                                       fold_batchnorm=options.fold_batchnorm,
+                                       allow_unknown_fields=options.allow_unknown_fields)
             print(f"wrote {output} and {card_path(output)}")
             return 0
         from keras_zoo.convert import from_caffe, save_model
@@ -83,7 +87,8 @@ def main(argv=None):
         output = pathlib.Path(options.output)
         print(f"reading {options.prototxt} and {options.caffemodel} ...", file=sys.stderr)
         model = from_caffe(options.prototxt, options.caffemodel, input_shape=options.input_shape,
-                           preprocessing=preprocessing, name=options.name, fold_batchnorm=options.fold_batchnorm)
+                           preprocessing=preprocessing, name=options.name, fold_batchnorm=options.fold_batchnorm,
+                           allow_unknown_fields=options.allow_unknown_fields)
         print(f"writing {output} ...", file=sys.stderr)
         save_model(model, output)
     except (ConversionError, ValueError, OSError) as error:

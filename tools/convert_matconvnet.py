@@ -19,14 +19,14 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from converters.errors import ConversionError  # noqa: E402
-from keras_zoo.cli import add_model_options, parse_shape  # noqa: E402
+from keras_zoo.cli import add_model_options, parse_size  # noqa: E402
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="tools/convert_matconvnet.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("mat", help="the MatConvNet .mat file")
     parser.add_argument("-o", "--output", required=True, help="the .keras (or .weights.h5) file to write")
-    parser.add_argument("--input-shape", type=parse_shape, metavar="H,W",
+    parser.add_argument("--input-shape", type=parse_size, metavar="H,W",
                         help="input size (default: the file's meta, else any size)")
     parser.add_argument("--normalize", action="store_true",
                         help="bake meta.normalization (the average image) into the model")

@@ -18,24 +18,30 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from converters.errors import ConversionError  # noqa: E402
-from keras_zoo import evaluate, segmentation  # noqa: E402
+from keras_zoo import segmentation  # noqa: E402
+from keras_zoo.evaluate.datasets import read_class_names  # noqa: E402
+from keras_zoo.evaluate.fully_convolutional import with_free_input_size  # noqa: E402
+from keras_zoo.evaluate.segmentation import predict_label_map  # noqa: E402
+from keras_zoo.images import read_image  # noqa: E402
+from keras_zoo.resolve import resolve  # noqa: E402
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="tools/segment.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("image", help="an image file")
-    parser.add_argument("--model", default="fcn8s", help="a registry name or alias, or a .keras file")
-    parser.add_argument("--weights", help="a weight source of the model's card, or a weights file")
+    parser.add_argument("--model", default="fcn8s", help="a registry name or alias, or a model file (.keras...)")
+    parser.add_argument("--weights", default="imagenet", help="a weight source of the model's card, or a weights "
+                                                              "file (default: the card's default source)")
     parser.add_argument("--labels", help="a text file of class names, one a line (default: the model's)")
     parser.add_argument("-o", "--output-dir", default=".", help="where to write the PNGs (default: here)")
     parser.add_argument("--alpha", type=float, default=0.5, help="opacity of the colours in the overlay")
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        resolved = evaluate.resolve_model(options.model, options.weights)
-        image = evaluate.load_image(options.image)
-        labels = evaluate.predict_label_map(evaluate.with_free_input_size(resolved.model), image)
-        names = evaluate.label_names(resolved.source, options.labels)
+        resolved = resolve(options.model, options.weights)
+        image = read_image(options.image)
+        labels = predict_label_map(with_free_input_size(resolved.model), image)
+        names = read_class_names(options.labels) if options.labels else resolved.label_names()
         stem = pathlib.Path(options.output_dir) / pathlib.Path(options.image).stem
         label_png = segmentation.write_label_png(f"{stem}_labels.png", labels)
         overlay_png = segmentation.write_overlay_png(f"{stem}_overlay.png", image, labels, options.alpha)

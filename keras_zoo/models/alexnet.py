@@ -2,8 +2,10 @@
 
 import functools
 
-from keras_zoo.models.common import Architecture, family_utils, make_builder
+from keras_zoo.cards.alexnet import ALEXNET_CARD, CAFFENET_CARD, RCNN_CARD
+from keras_zoo.models.architecture import Architecture, family_utils, zoo_model
 from keras_zoo.models.graph_writer import GraphWriter
+from keras_zoo.models.registry import register_model
 
 # variant: (network name, LRN before pooling, classifier layer, default classes, ends with softmax)
 VARIANTS = {
@@ -39,19 +41,42 @@ def alexnet_graph(variant="alexnet", classes=None):
     return net.finish(net.softmax("prob", blob) if with_softmax else blob)
 
 
-ALEXNET_ARCH = Architecture("AlexNet", functools.partial(alexnet_graph, "alexnet"), 1000, "pool5", "alexnet")
-CAFFENET_ARCH = Architecture("CaffeNet", functools.partial(alexnet_graph, "caffenet"), 1000, "pool5", "caffenet")
-RCNN_ARCH = Architecture("RCNNILSVRC13", functools.partial(alexnet_graph, "rcnn"), 200, "pool5", "rcnn_ilsvrc13",
-                         activation=None)
+ALEXNET_ARCH = Architecture(card=ALEXNET_CARD, graph=functools.partial(alexnet_graph, "alexnet"), classes=1000,
+                            features="pool5")
+CAFFENET_ARCH = Architecture(card=CAFFENET_CARD, graph=functools.partial(alexnet_graph, "caffenet"), classes=1000,
+                             features="pool5")
+RCNN_ARCH = Architecture(card=RCNN_CARD, graph=functools.partial(alexnet_graph, "rcnn"), classes=200,
+                         features="pool5", activation=None)
 
-AlexNet = make_builder(ALEXNET_ARCH, "AlexNet",
-                       "AlexNet (Krizhevsky et al. 2012) as BVLC's Caffe replication: 227x227 input, grouped "
-                       "convolutions, LRN before pooling.")
-CaffeNet = make_builder(CAFFENET_ARCH, "CaffeNet",
-                        "CaffeNet (bvlc_reference_caffenet): AlexNet with pooling before LRN, 227x227 input.")
-RCNNILSVRC13 = make_builder(RCNN_ARCH, "RCNNILSVRC13",
-                            "R-CNN's ILSVRC-2013 detector (Girshick et al. 2014): CaffeNet scoring warped 227x227 "
-                            "region proposals\n    for 200 detection classes with the linear SVMs as layer "
-                            "``fc-rcnn`` (no softmax by default).")
 
-preprocess_input, decode_predictions = family_utils("AlexNet")
+@register_model(ALEXNET_CARD)
+def AlexNet(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+            classifier_activation="softmax", include_preprocessing=True, name="alexnet", fold_batchnorm=False):
+    """AlexNet (Krizhevsky et al. 2012) as BVLC's Caffe replication: 227x227 input, grouped convolutions, LRN
+    before pooling, 1000 ImageNet classes; the top is fc6, fc7, ``fc8`` and ``prob``, the features end at
+    ``pool5``. Weights: ``'imagenet'`` (= ``'caffe'``, bvlc_alexnet), ``'matconvnet'``, ``'matconvnet-trained'``,
+    None or a file. Arguments: see :mod:`keras_zoo.models`."""
+    return zoo_model(ALEXNET_ARCH, **locals())
+
+
+@register_model(CAFFENET_CARD)
+def CaffeNet(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+             classifier_activation="softmax", include_preprocessing=True, name="caffenet", fold_batchnorm=False):
+    """CaffeNet (bvlc_reference_caffenet): AlexNet with pooling before LRN, 227x227 input, 1000 ImageNet
+    classes; the top is fc6, fc7, ``fc8`` and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'``
+    (= ``'caffe'``), ``'matconvnet'``, None or a file. Arguments: see :mod:`keras_zoo.models`."""
+    return zoo_model(CAFFENET_ARCH, **locals())
+
+
+@register_model(RCNN_CARD)
+def RCNNILSVRC13(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                 classes=200, classifier_activation=None, include_preprocessing=True, name="rcnn_ilsvrc13",
+                 fold_batchnorm=False):
+    """R-CNN's ILSVRC-2013 detector (Girshick et al. 2014): CaffeNet scoring warped 227x227 region proposals for
+    200 detection classes with the linear SVMs as layer ``fc-rcnn`` (no softmax by default); the features end
+    at ``pool5``. Weights: ``'imagenet'`` (= ``'caffe'``), None or a file. Arguments: see
+    :mod:`keras_zoo.models`."""
+    return zoo_model(RCNN_ARCH, **locals())
+
+
+preprocess_input, decode_predictions = family_utils(ALEXNET_CARD)

@@ -3,8 +3,10 @@ and FCN-8s on the VGG-16 body, as the PASCAL VOC deploy nets define them (input 
 
 import functools
 
-from keras_zoo.models.common import Architecture, family_utils, make_builder
+from keras_zoo.cards.fcn import FCN8S_CARD, FCN16S_CARD, FCN32S_CARD
+from keras_zoo.models.architecture import Architecture, family_utils, zoo_model
 from keras_zoo.models.graph_writer import GraphWriter
+from keras_zoo.models.registry import register_model
 from keras_zoo.models.vgg import vgg_body
 
 # stride: [(skip layer, pooled blob, crop offset of its scores)], final upsampling (kernel, stride), final offset
@@ -30,15 +32,39 @@ def fcn_graph(stride=8, classes=21):
     return net.finish(net.crop("score", upsampled, "data", last_offset))
 
 
-def _architecture(stride):
-    return Architecture(f"FCN{stride}s", functools.partial(fcn_graph, stride), 21, "pool5", f"fcn{stride}s",
+def _architecture(stride, card):
+    return Architecture(card=card, graph=functools.partial(fcn_graph, stride), classes=21, features="pool5",
                         fully_convolutional=True, activation=None)
 
 
-_SUMMARY = ("FCN-{}s (Long et al. 2015) for PASCAL VOC: any input size, per-pixel scores (N, H, W, 21) of the "
-            "input's size\n    (``classifier_activation='softmax'`` gives per-pixel probabilities).")
-FCN32s = make_builder(_architecture(32), "FCN32s", _SUMMARY.format(32))
-FCN16s = make_builder(_architecture(16), "FCN16s", _SUMMARY.format(16))
-FCN8s = make_builder(_architecture(8), "FCN8s", _SUMMARY.format(8))
+FCN32S_ARCH = _architecture(32, FCN32S_CARD)
+FCN16S_ARCH = _architecture(16, FCN16S_CARD)
+FCN8S_ARCH = _architecture(8, FCN8S_CARD)
 
-preprocess_input, decode_predictions = family_utils("FCN8s")
+
+@register_model(FCN32S_CARD)
+def FCN32s(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=21,
+           classifier_activation=None, include_preprocessing=True, name="fcn32s", fold_batchnorm=False):
+    """FCN-32s (Long et al. 2015) for PASCAL VOC: any input size, per-pixel scores ``score`` (N, H, W, 21) of
+    the input's size (``classifier_activation='softmax'``: per-pixel probabilities); the features end at
+    ``pool5``. Weights: ``'imagenet'`` (= ``'caffe'``, the 'heavy' caffemodel), ``'matconvnet'``, None or a
+    file. Arguments: see :mod:`keras_zoo.models`."""
+    return zoo_model(FCN32S_ARCH, **locals())
+
+
+@register_model(FCN16S_CARD)
+def FCN16s(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=21,
+           classifier_activation=None, include_preprocessing=True, name="fcn16s", fold_batchnorm=False):
+    """FCN-16s (Long et al. 2015): as :func:`FCN32s`, with the pool4 skip."""
+    return zoo_model(FCN16S_ARCH, **locals())
+
+
+@register_model(FCN8S_CARD)
+def FCN8s(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=21,
+          classifier_activation=None, include_preprocessing=True, name="fcn8s", fold_batchnorm=False):
+    """FCN-8s (Long et al. 2015): as :func:`FCN32s`, with the pool4 and pool3 skips; weights also ``'tvg'``
+    (the Torr Vision Group's FCN-8s of CRF-RNN)."""
+    return zoo_model(FCN8S_ARCH, **locals())
+
+
+preprocess_input, decode_predictions = family_utils(FCN8S_CARD)

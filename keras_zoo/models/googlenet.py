@@ -1,7 +1,9 @@
 """GoogLeNet (Szegedy et al. 2014) as BVLC's Caffe replication (bvlc_googlenet) defines it."""
 
-from keras_zoo.models.common import Architecture, family_utils, make_builder
+from keras_zoo.cards.googlenet import GOOGLENET_CARD
+from keras_zoo.models.architecture import Architecture, family_utils, zoo_model
 from keras_zoo.models.graph_writer import GraphWriter
+from keras_zoo.models.registry import register_model
 
 # module: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection); a max pooling 3x3/2 precedes 4a and 5a
 INCEPTION = {
@@ -53,8 +55,17 @@ def googlenet_graph(classes=1000):
     return net.finish(net.softmax("prob", blob))
 
 
-GOOGLENET_ARCH = Architecture("GoogLeNet", googlenet_graph, 1000, "inception_5b/output", "googlenet")
-GoogLeNet = make_builder(GOOGLENET_ARCH, "GoogLeNet",
-                         "GoogLeNet (Szegedy et al. 2014) as bvlc_googlenet: 224x224 input, 1000 ImageNet classes.")
+GOOGLENET_ARCH = Architecture(card=GOOGLENET_CARD, graph=googlenet_graph, classes=1000, features="inception_5b/output")
 
-preprocess_input, decode_predictions = family_utils("GoogLeNet")
+
+@register_model(GOOGLENET_CARD)
+def GoogLeNet(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+              classifier_activation="softmax", include_preprocessing=True, name="googlenet", fold_batchnorm=False):
+    """GoogLeNet (Szegedy et al. 2014) as bvlc_googlenet: 224x224 input, 1000 ImageNet classes; the top is
+    ``loss3/classifier`` and ``prob``, the features end at ``inception_5b/output``. Weights: ``'imagenet'``
+    (= ``'caffe'``, bvlc_googlenet), ``'matconvnet'`` (the Princeton GoogLeNet), None or a file. Arguments: see
+    :mod:`keras_zoo.models`."""
+    return zoo_model(GOOGLENET_ARCH, **locals())
+
+
+preprocess_input, decode_predictions = family_utils(GOOGLENET_CARD)

@@ -5,11 +5,7 @@ deploy prototxts define them, so that layer and blob names equal what the Caffe 
 carry no weights: the builder creates the variables and the weights are loaded by layer name.
 """
 
-from converters.graph import Graph, Node
-
-
-def _pair(value):
-    return (value, value) if isinstance(value, int) else tuple(value)
+from converters.graph import Graph, Node, pair
 
 
 class GraphWriter:
@@ -27,22 +23,22 @@ class GraphWriter:
 
     def conv(self, name, bottom, filters, kernel, stride=1, pad=0, groups=1, use_bias=True, top=None):
         """Caffe Convolution: symmetric padding, no dilation."""
-        pad_h, pad_w = _pair(pad)
-        return self.add(name, "conv", [bottom], top, "Convolution", filters=filters, kernel=_pair(kernel),
-                        strides=_pair(stride), pads=(pad_h, pad_h, pad_w, pad_w), dilation=(1, 1),
+        pad_h, pad_w = pair(pad)
+        return self.add(name, "conv", [bottom], top, "Convolution", filters=filters, kernel=pair(kernel),
+                        strides=pair(stride), pads=(pad_h, pad_h, pad_w, pad_w), dilation=(1, 1),
                         groups=groups, use_bias=use_bias)
 
     def deconv(self, name, bottom, filters, kernel, stride, use_bias=False):
         """Caffe Deconvolution without padding (the FCN upsampling layers)."""
-        return self.add(name, "deconv", [bottom], None, "Deconvolution", filters=filters, kernel=_pair(kernel),
-                        strides=_pair(stride), pads=(0, 0, 0, 0), dilation=(1, 1), groups=1,
+        return self.add(name, "deconv", [bottom], None, "Deconvolution", filters=filters, kernel=pair(kernel),
+                        strides=pair(stride), pads=(0, 0, 0, 0), dilation=(1, 1), groups=1,
                         use_bias=use_bias)
 
     def pool(self, name, bottom, method, kernel, stride, pad=0):
         """Caffe Pooling: ceil rounding, average over the padded window."""
-        pad_h, pad_w = _pair(pad)
-        return self.add(name, "pool", [bottom], None, "Pooling", method=method, kernel=_pair(kernel),
-                        strides=_pair(stride), pads=(pad_h, pad_h, pad_w, pad_w), rounding="ceil",
+        pad_h, pad_w = pair(pad)
+        return self.add(name, "pool", [bottom], None, "Pooling", method=method, kernel=pair(kernel),
+                        strides=pair(stride), pads=(pad_h, pad_h, pad_w, pad_w), rounding="ceil",
                         avg_divisor="padded", **{"global": False})
 
     def global_pool(self, name, bottom, method):

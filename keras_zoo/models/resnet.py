@@ -4,8 +4,10 @@ stride on the first 1x1 convolution, BatchNorm + Scale after every convolution).
 import functools
 import string
 
-from keras_zoo.models.common import Architecture, family_utils, make_builder
+from keras_zoo.cards.resnet import RESNET50_CARD, RESNET101_CARD, RESNET152_CARD
+from keras_zoo.models.architecture import Architecture, family_utils, zoo_model
 from keras_zoo.models.graph_writer import GraphWriter
+from keras_zoo.models.registry import register_model
 
 BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 WIDTHS = (64, 128, 256, 512)  # bottleneck widths of stages 2..5; outputs are 4x wider
@@ -52,14 +54,38 @@ def resnet_graph(depth=50, classes=1000):
     return net.finish(net.softmax("prob", blob))
 
 
-def _architecture(depth):
-    return Architecture(f"ResNet{depth}", functools.partial(resnet_graph, depth), 1000, "res5c_relu",
-                        f"resnet{depth}")
+def _architecture(depth, card):
+    return Architecture(card=card, graph=functools.partial(resnet_graph, depth), classes=1000, features="res5c_relu")
 
 
-_SUMMARY = "ResNet-{} (He et al. 2015), the original Caffe model: 224x224 input, 1000 ImageNet classes."
-ResNet50 = make_builder(_architecture(50), "ResNet50", _SUMMARY.format(50))
-ResNet101 = make_builder(_architecture(101), "ResNet101", _SUMMARY.format(101))
-ResNet152 = make_builder(_architecture(152), "ResNet152", _SUMMARY.format(152))
+RESNET50_ARCH = _architecture(50, RESNET50_CARD)
+RESNET101_ARCH = _architecture(101, RESNET101_CARD)
+RESNET152_ARCH = _architecture(152, RESNET152_CARD)
 
-preprocess_input, decode_predictions = family_utils("ResNet50")
+
+@register_model(RESNET50_CARD)
+def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+             classifier_activation="softmax", include_preprocessing=True, name="resnet50", fold_batchnorm=False):
+    """ResNet-50 (He et al. 2015), the original Caffe model: 224x224 input, 1000 ImageNet classes; the top is
+    ``pool5``, ``fc1000`` and ``prob``, the features end at ``res5c_relu``. Weights: ``'imagenet'``
+    (= ``'matconvnet'``, MatConvNet's import), ``'caffe'`` (MSRA's caffemodel), None or a file. Arguments: see
+    :mod:`keras_zoo.models`."""
+    return zoo_model(RESNET50_ARCH, **locals())
+
+
+@register_model(RESNET101_CARD)
+def ResNet101(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+              classifier_activation="softmax", include_preprocessing=True, name="resnet101", fold_batchnorm=False):
+    """ResNet-101 (He et al. 2015), the original Caffe model: as :func:`ResNet50`, 23 blocks in stage 4."""
+    return zoo_model(RESNET101_ARCH, **locals())
+
+
+@register_model(RESNET152_CARD)
+def ResNet152(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+              classifier_activation="softmax", include_preprocessing=True, name="resnet152", fold_batchnorm=False):
+    """ResNet-152 (He et al. 2015), the original Caffe model: as :func:`ResNet50`, 8 blocks in stage 3 and 36
+    in stage 4."""
+    return zoo_model(RESNET152_ARCH, **locals())
+
+
+preprocess_input, decode_predictions = family_utils(RESNET50_CARD)

@@ -4,8 +4,10 @@ import functools
 
 import keras
 
-from keras_zoo.models.common import Architecture, family_utils, make_builder, zoo_model
+from keras_zoo.cards.vgg import VGG16_CARD, VGG19_CARD, VGGFACE_CARD
+from keras_zoo.models.architecture import Architecture, family_utils, zoo_model
 from keras_zoo.models.graph_writer import GraphWriter
+from keras_zoo.models.registry import register_model
 
 WIDTHS = (64, 128, 256, 512, 512)
 CONVS_PER_STAGE = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
@@ -35,17 +37,38 @@ def vgg_graph(depth=16, classes=1000, name=None):
     return net.finish(net.softmax("prob", blob))
 
 
-VGG16_ARCH = Architecture("VGG16", functools.partial(vgg_graph, 16), 1000, "pool5", "vgg16")
-VGG19_ARCH = Architecture("VGG19", functools.partial(vgg_graph, 19), 1000, "pool5", "vgg19")
-VGG_FACE_ARCH = Architecture("VGGFace", functools.partial(vgg_graph, 16, name="VGG_FACE_16_layers"), 2622, "pool5",
-                             "vggface")
+VGG16_ARCH = Architecture(card=VGG16_CARD, graph=functools.partial(vgg_graph, 16), classes=1000, features="pool5")
+VGG19_ARCH = Architecture(card=VGG19_CARD, graph=functools.partial(vgg_graph, 19), classes=1000, features="pool5")
+VGG_FACE_ARCH = Architecture(card=VGGFACE_CARD, graph=functools.partial(vgg_graph, 16, name="VGG_FACE_16_layers"),
+                             classes=2622, features="pool5")
 
-_SUMMARY = "VGG-{} (Simonyan & Zisserman 2014), 224x224 input, 1000 ImageNet classes."
-VGG16 = make_builder(VGG16_ARCH, "VGG16", _SUMMARY.format(16))
-VGG19 = make_builder(VGG19_ARCH, "VGG19", _SUMMARY.format(19))
-VGGFace = make_builder(VGG_FACE_ARCH, "VGGFace",
-                       "VGG-Face (Parkhi et al. 2015): VGG-16 scoring 2622 identities on 224x224 face crops.\n\n"
-                       "    For face verification use :func:`VGGFaceDescriptor` (the L2-normalised fc7 descriptor).")
+
+@register_model(VGG16_CARD)
+def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+          classifier_activation="softmax", include_preprocessing=True, name="vgg16", fold_batchnorm=False):
+    """VGG-16 (Simonyan & Zisserman 2014): 224x224 input, 1000 ImageNet classes; the top is fc6, fc7, ``fc8``
+    and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'caffe'``, the VGG team's
+    caffemodel), ``'matconvnet'``, ``'matconvnet-trained'``, None or a file. Arguments: see
+    :mod:`keras_zoo.models`."""
+    return zoo_model(VGG16_ARCH, **locals())
+
+
+@register_model(VGG19_CARD)
+def VGG19(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
+          classifier_activation="softmax", include_preprocessing=True, name="vgg19", fold_batchnorm=False):
+    """VGG-19 (Simonyan & Zisserman 2014): 224x224 input, 1000 ImageNet classes; the top is fc6, fc7, ``fc8``
+    and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'caffe'``), ``'matconvnet'``, None
+    or a file. Arguments: see :mod:`keras_zoo.models`."""
+    return zoo_model(VGG19_ARCH, **locals())
+
+
+@register_model(VGGFACE_CARD)
+def VGGFace(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=2622,
+            classifier_activation="softmax", include_preprocessing=True, name="vggface", fold_batchnorm=False):
+    """VGG-Face (Parkhi et al. 2015): VGG-16 scoring 2622 identities (``fc8``) on 224x224 face crops.
+    Weights: ``'imagenet'`` (= ``'matconvnet'``, the VGG team's .mat), ``'caffe'``, None or a file. Arguments:
+    see :mod:`keras_zoo.models`. For face verification use :func:`VGGFaceDescriptor`."""
+    return zoo_model(VGG_FACE_ARCH, **locals())
 
 
 def VGGFaceDescriptor(weights="imagenet", input_tensor=None, input_shape=None, include_preprocessing=True,
@@ -59,4 +82,4 @@ def VGGFaceDescriptor(weights="imagenet", input_tensor=None, input_shape=None, i
     return keras.Model(model.inputs[0], descriptor, name=name)
 
 
-preprocess_input, decode_predictions = family_utils("VGG16")
+preprocess_input, decode_predictions = family_utils(VGG16_CARD)

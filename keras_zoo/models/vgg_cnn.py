@@ -3,8 +3,10 @@ M-2048/1024/128 low-dimensional fc7 variants) and CNN-S, as their Caffe releases
 
 import functools
 
-from keras_zoo.models.common import Architecture, family_utils, make_builder
+from keras_zoo.cards.vgg_cnn import VGGF_CARD, VGGM1024_CARD, VGGM128_CARD, VGGM2048_CARD, VGGM_CARD, VGGS_CARD
+from keras_zoo.models.architecture import Architecture, family_utils, zoo_model
 from keras_zoo.models.graph_writer import GraphWriter
+from keras_zoo.models.registry import register_model
 
 # Per conv layer: (filters, kernel, stride, pad, LRN after it, max pooling (kernel, stride) or None).
 # LRN: local_size 5, alpha 5e-4 (Caffe's per-window value), beta 0.75, k 2 (Krizhevsky's constants).
@@ -46,21 +48,76 @@ def vgg_cnn_graph(variant="m", classes=1000):
     return net.finish(net.softmax("prob", blob))
 
 
-def _architecture(variant, builder_name):
-    return Architecture(builder_name, functools.partial(vgg_cnn_graph, variant), 1000, "pool5",
-                        f"vgg_cnn_{variant.replace('-', '_')}")
+def _architecture(variant, card):
+    return Architecture(card=card, graph=functools.partial(vgg_cnn_graph, variant), classes=1000, features="pool5")
 
 
-_SUMMARY = ("{} (Chatfield et al. 2014, 'Return of the Devil in the Details'): 224x224 input, 1000 ImageNet "
-            "classes.")
-VGGF = make_builder(_architecture("f", "VGGF"), "VGGF", _SUMMARY.format("VGG CNN-F (fast)"))
-VGGM = make_builder(_architecture("m", "VGGM"), "VGGM", _SUMMARY.format("VGG CNN-M (medium)"))
-VGGS = make_builder(_architecture("s", "VGGS"), "VGGS", _SUMMARY.format("VGG CNN-S (slow)"))
-VGGM128 = make_builder(_architecture("m-128", "VGGM128"), "VGGM128",
-                       _SUMMARY.format("VGG CNN-M with a 128-D fc7"))
-VGGM1024 = make_builder(_architecture("m-1024", "VGGM1024"), "VGGM1024",
-                        _SUMMARY.format("VGG CNN-M with a 1024-D fc7"))
-VGGM2048 = make_builder(_architecture("m-2048", "VGGM2048"), "VGGM2048",
-                        _SUMMARY.format("VGG CNN-M with a 2048-D fc7"))
+VGGF_ARCH = _architecture("f", VGGF_CARD)
+VGGM_ARCH = _architecture("m", VGGM_CARD)
+VGGS_ARCH = _architecture("s", VGGS_CARD)
+VGGM128_ARCH = _architecture("m-128", VGGM128_CARD)
+VGGM1024_ARCH = _architecture("m-1024", VGGM1024_CARD)
+VGGM2048_ARCH = _architecture("m-2048", VGGM2048_CARD)
 
-preprocess_input, decode_predictions = family_utils("VGGM")
+
+@register_model(VGGF_CARD)
+def VGGF(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+         classes=1000, classifier_activation="softmax", include_preprocessing=True, name="vgg_cnn_f",
+         fold_batchnorm=False):
+    """VGG CNN-F, fast (Chatfield et al. 2014): 224x224 input, 1000 ImageNet classes in Caffe's order; the top
+    is fc6, fc7, ``fc8`` and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'matconvnet'``,
+    MatConvNet's import), ``'matconvnet-trained'``, None or a file. Arguments: see :mod:`keras_zoo.models`."""
+    return zoo_model(VGGF_ARCH, **locals())
+
+
+@register_model(VGGM_CARD)
+def VGGM(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+         classes=1000, classifier_activation="softmax", include_preprocessing=True, name="vgg_cnn_m",
+         fold_batchnorm=False):
+    """VGG CNN-M, medium (Chatfield et al. 2014): 224x224 input, 1000 ImageNet classes; the top is fc6, fc7,
+    ``fc8`` and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'matconvnet'``, MatConvNet's
+    import), ``'matconvnet-trained'``, None or a file. Arguments: see :mod:`keras_zoo.models`."""
+    return zoo_model(VGGM_ARCH, **locals())
+
+
+@register_model(VGGS_CARD)
+def VGGS(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+         classes=1000, classifier_activation="softmax", include_preprocessing=True, name="vgg_cnn_s",
+         fold_batchnorm=False):
+    """VGG CNN-S, slow (Chatfield et al. 2014): 224x224 input, 1000 ImageNet classes; the top is fc6, fc7,
+    ``fc8`` and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'matconvnet'``, MatConvNet's
+    import), ``'matconvnet-trained'``, None or a file. Arguments: see :mod:`keras_zoo.models`."""
+    return zoo_model(VGGS_ARCH, **locals())
+
+
+@register_model(VGGM128_CARD)
+def VGGM128(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+            classes=1000, classifier_activation="softmax", include_preprocessing=True, name="vgg_cnn_m_128",
+            fold_batchnorm=False):
+    """VGG CNN-M with a 128-D fc7 (Chatfield et al. 2014): 224x224 input, 1000 ImageNet classes; the top is
+    fc6, fc7, ``fc8`` and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'matconvnet'``,
+    MatConvNet's import), None or a file. Arguments: see :mod:`keras_zoo.models`."""
+    return zoo_model(VGGM128_ARCH, **locals())
+
+
+@register_model(VGGM1024_CARD)
+def VGGM1024(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+             classes=1000, classifier_activation="softmax", include_preprocessing=True, name="vgg_cnn_m_1024",
+             fold_batchnorm=False):
+    """VGG CNN-M with a 1024-D fc7 (Chatfield et al. 2014): 224x224 input, 1000 ImageNet classes; the top is
+    fc6, fc7, ``fc8`` and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'matconvnet'``,
+    MatConvNet's import), None or a file. Arguments: see :mod:`keras_zoo.models`."""
+    return zoo_model(VGGM1024_ARCH, **locals())
+
+
+@register_model(VGGM2048_CARD)
+def VGGM2048(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+             classes=1000, classifier_activation="softmax", include_preprocessing=True, name="vgg_cnn_m_2048",
+             fold_batchnorm=False):
+    """VGG CNN-M with a 2048-D fc7 (Chatfield et al. 2014): 224x224 input, 1000 ImageNet classes; the top is
+    fc6, fc7, ``fc8`` and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'matconvnet'``,
+    MatConvNet's import), None or a file. Arguments: see :mod:`keras_zoo.models`."""
+    return zoo_model(VGGM2048_ARCH, **locals())
+
+
+preprocess_input, decode_predictions = family_utils(VGGM_CARD)

@@ -1,0 +1,366 @@
+"""A Caffe net -> the neutral Graph: phases, data layers as inputs, dropped layers, the conversion context.
+
+Train/val nets are read in the TEST phase (include/exclude rules); loss, accuracy and silence layers are
+dropped; data layers become graph inputs (see :mod:`converters.caffe`); every other layer is converted by its
+function in :data:`converters.caffe.layers.LAYERS` through a :class:`ConversionContext`, which tracks the
+blob shapes and hands out the caffemodel's weights. Outputs are the blobs no layer consumes, sorted by name.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+
+import converters.caffe.schema as schema
+from converters.caffe.layers import LAYERS
+from converters.caffe.prototxt import parse_prototxt
+from converters.caffe.upgrade import upgrade_layers
+from converters.caffe.wire import scan_caffemodel
+from converters.errors import ConversionError
+from converters.graph import Graph
+
+log = logging.getLogger(__name__)
+
+DATA_LAYER_TYPES = frozenset({
+    "Data", "ImageData", "HDF5Data", "MemoryData", "DummyData", "WindowData", "AnnotatedData", "Python",
+})
+DROPPED_LAYER_TYPES = frozenset({
+    "SoftmaxWithLoss", "EuclideanLoss", "SigmoidCrossEntropyLoss", "HingeLoss", "InfogainLoss",
+    "MultinomialLogisticLoss", "ContrastiveLoss", "Accuracy", "Silence", "HDF5Output",
+})
+#: The layer types read out of the box (layers.LAYERS, plus Input layers, which become graph inputs).
+SUPPORTED_LAYER_TYPES = LAYERS.names() | {"Input"}
+_WEIGHTED_TYPES = frozenset({"Convolution", "Deconvolution", "InnerProduct", "PReLU", "BatchNorm", "Scale",
+                             "Bias"})
+
+
+def layer_error(path, reason, layer=None):
+    """The ConversionError naming ``path``, ``layer`` (a LayerParameter, with its type) and ``reason``."""
+    if layer is None:
+        return ConversionError(reason, path=path)
+    return ConversionError(reason, path=path, layer=layer.name, layer_type=layer.type)
+
+
+class ConversionContext:
+    """What the layer functions share while one net is converted: the file, the blob shapes, the weights."""
+
+    def __init__(self, path, weight_path, blobs, *, embedded):
+        self.path = path
+        self.weight_path = weight_path
+        self.blobs = blobs  # {layer name: [wire.BlobRef]} or None
+        self.embedded = embedded  # the net definition comes from the caffemodel itself
+        self.shapes = {}  # blob name -> batch-less shape
+
+    def error(self, layer, reason):
+        """The ConversionError naming the prototxt, ``layer`` and ``reason`` (to raise)."""
+        return layer_error(self.path, reason, layer)
+
+    def convert(self, layer):
+        """The Node of ``layer`` (its function in LAYERS), recording the shapes of its tops."""
+        function = LAYERS.lookup(layer.type, path=self.path, layer=layer.name)
+        node, out_shapes = function(layer, [self.shapes[bottom] for bottom in layer.bottom], self)
+        node.source_type = layer.type
+        for top, shape in zip(layer.top, out_shapes):
+            self.shapes[top] = shape
+        return node
+
+    def bias_term(self, layer, param):
+        """``param.bias_term``; for an embedded layer that does not say, whether it has a second blob."""
+        if self.embedded and not param.HasField("bias_term") and self.blobs.get(layer.name):
+            return len(self.blobs[layer.name]) > 1
+        return param.bias_term
+
+    def weights_of(self, layer, expected_count):
+        """The caffemodel blobs of ``layer`` (None without a caffemodel), checking how many there are."""
+        if self.blobs is None:
+            return None
+        refs = self.blobs.get(layer.name)
+        if not refs:
+            raise ConversionError("the caffemodel has no weights for this layer", path=self.weight_path,
+                                  layer=layer.name, layer_type=layer.type)
+        if len(refs) not in expected_count:
+            wanted = " or ".join(str(count) for count in sorted(expected_count))
+            raise ConversionError(f"the caffemodel has {len(refs)} blobs, the prototxt implies {wanted}",
+                                  path=self.weight_path, layer=layer.name, layer_type=layer.type)
+        return refs
+
+    def blob_array(self, layer, refs, index, expected):
+        """Blob ``index`` as a float32 array of shape ``expected`` (None entries: any size)."""
+        ref = refs[index]
+        actual = ref.shape
+        if ref.legacy and len(expected) <= 4:
+            padded = (1,) * (4 - len(expected)) + tuple(expected)
+            ok = len(actual) == 4 and all(e is None or e == a for e, a in zip(padded, actual))
+            concrete = actual[4 - len(expected):]
+        else:
+            ok = len(actual) == len(expected) and all(e is None or e == a for e, a in zip(expected, actual))
+            concrete = actual
+        if not ok:
+            shown = tuple("?" if dim is None else dim for dim in expected)
+            raise ConversionError(
+                f"blob {index} has shape {tuple(actual)}, the prototxt implies {shown}".replace("'?'", "?"),
+                path=self.weight_path, layer=layer.name, layer_type=layer.type)
+        return ref.array().reshape(concrete)
+
+
+# ------------------------------------------------------------------------------------------- phases
+
+def _state_meets_rule(state, rule):
+    if rule.HasField("phase") and rule.phase != state.phase:
+        return False
+    if rule.HasField("min_level") and state.level < rule.min_level:
+        return False
+    if rule.HasField("max_level") and state.level > rule.max_level:
+        return False
+    stages = set(state.stage)
+    return all(stage in stages for stage in rule.stage) and not any(s in stages for s in rule.not_stage)
+
+
+def _in_test_phase(layer, state):
+    """Caffe's FilterNet: include rules (any met) win over exclude rules (none met)."""
+    if layer.include:
+        return any(_state_meets_rule(state, rule) for rule in layer.include)
+    return not any(_state_meets_rule(state, rule) for rule in layer.exclude)
+
+
+def _is_data_layer(layer):
+    return layer.type in DATA_LAYER_TYPES and not (layer.type == "Python" and layer.bottom)
+
+
+# ------------------------------------------------------------------------------------------ the net
+
+def _check_input_shape(input_shape, path):
+    if input_shape is None:
+        return None
+    try:
+        dims = tuple(int(dim) for dim in input_shape)
+    except (TypeError, ValueError):
+        dims = ()
+    if len(dims) not in (2, 3) or min(dims) < 1:
+        raise ConversionError(f"input_shape must be (H, W) or (C, H, W) positive integers, got {input_shape!r}",
+                              path=path)
+    return dims
+
+
+def _with_input_shape(shape, input_shape):
+    """A declared (C, H, W) input shape with ``input_shape`` applied (C kept unless given)."""
+    if input_shape is None or len(shape) != 3:
+        return shape
+    return input_shape if len(input_shape) == 3 else (shape[0],) + input_shape
+
+
+def _declared_inputs(net, path, input_shape):
+    """{name: batch-less shape} of the net-level ``input`` declarations (input_dim or input_shape)."""
+    names = list(net.input)
+    if not names:
+        if net.input_dim or net.input_shape:
+            raise ConversionError("input_dim/input_shape given without an 'input' name", path=path)
+        return {}
+    if net.input_shape:
+        if len(net.input_shape) != len(names):
+            raise ConversionError(f"{len(names)} inputs but {len(net.input_shape)} input_shape entries",
+                                  path=path)
+        shapes = [tuple(shape.dim) for shape in net.input_shape]
+    else:
+        dims = list(net.input_dim)
+        if len(dims) != 4 * len(names):
+            raise ConversionError(f"{len(names)} inputs need {4 * len(names)} input_dim values, got {len(dims)}",
+                                  path=path)
+        shapes = [tuple(dims[4 * i:4 * i + 4]) for i in range(len(names))]
+    if any(len(shape) < 2 or min(shape) < 1 for shape in shapes):
+        raise ConversionError(f"invalid input shapes {shapes}", path=path)
+    return {name: _with_input_shape(shape[1:], input_shape) for name, shape in zip(names, shapes)}
+
+
+def _input_layer_shapes(layer, path, input_shape):
+    shapes = [tuple(shape.dim) for shape in layer.input_param.shape]
+    if len(shapes) not in (1, len(layer.top)) or not layer.top:
+        raise layer_error(path, f"{len(shapes)} shapes for {len(layer.top)} tops", layer)
+    if len(shapes) == 1:
+        shapes = shapes * len(layer.top)
+    if any(len(shape) < 2 or min(shape) < 1 for shape in shapes):
+        raise layer_error(path, f"invalid input shapes {shapes}", layer)
+    return {top: _with_input_shape(shape[1:], input_shape) for top, shape in zip(layer.top, shapes)}
+
+
+def _data_layer_shape(layer, path, input_shape, strict):
+    """Batch-less (C, H, W) of the image a data layer feeds (see the docstring of converters.caffe)."""
+    channels = 1 if layer.type == "ImageData" and not layer.image_data_param.is_color else 3
+    if input_shape is not None:
+        return input_shape if len(input_shape) == 3 else (channels,) + input_shape
+    if layer.type == "DummyData":
+        param = layer.dummy_data_param
+        if param.shape:
+            return tuple(param.shape[0].dim)[1:]
+        if param.num and param.channels and param.height and param.width:
+            return param.channels[0], param.height[0], param.width[0]
+    if layer.type == "MemoryData":
+        param = layer.memory_data_param
+        if param.channels and param.height and param.width:
+            return param.channels, param.height, param.width
+    transform = layer.transform_param
+    if not (transform.crop_size or layer.data_param.crop_size or layer.image_data_param.crop_size
+            or layer.window_data_param.crop_size):
+        # the forks' rectangular crops (SSD's crop_h/crop_w, PSPNet's crop_height/crop_width), else SSD's
+        # resize_param (applied before the crop)
+        for height, width in ((transform.crop_h, transform.crop_w), (transform.crop_height, transform.crop_width),
+                              (transform.resize_param.height, transform.resize_param.width)):
+            if height and width:
+                return channels, height, width
+    if layer.type == "ImageData" and layer.image_data_param.new_height and layer.image_data_param.new_width:
+        crop = layer.transform_param.crop_size or layer.image_data_param.crop_size
+        param = layer.image_data_param
+        return (channels, crop, crop) if crop else (channels, param.new_height, param.new_width)
+    crop = (layer.transform_param.crop_size or layer.data_param.crop_size or layer.image_data_param.crop_size
+            or layer.window_data_param.crop_size)
+    if crop:
+        return channels, crop, crop
+    if strict:
+        raise layer_error(path, f"the input size of this {layer.type} layer is unknown: pass input_shape=(H, W) "
+                          "or (C, H, W)", layer)
+    return None, None, None
+
+
+def _data_layer_meta(layer):
+    transform = layer.transform_param
+    return {"type": layer.type, "scale": transform.scale, "mirror": transform.mirror,
+            "crop_size": transform.crop_size, "mean_file": transform.mean_file or None,
+            "mean_value": list(transform.mean_value)}
+
+
+def _image_tops(data_layer, later_layers):
+    """The tops of a data layer that feed a layer with weights (the others are labels); else the first."""
+    images = []
+    for top in data_layer.top:
+        reached = {top}
+        for layer in later_layers:
+            if reached.intersection(layer.bottom):
+                if layer.type in _WEIGHTED_TYPES:
+                    images.append(top)
+                    break
+                reached.update(layer.top)
+    return images or list(data_layer.top[:1])
+
+
+def _select_layers(net, path, *, filter_phase):
+    """(V2 layers kept in the TEST phase minus losses and label consumers, format name)."""
+    try:
+        layers, net_format = upgrade_layers(net)
+    except ValueError as exc:
+        raise ConversionError(str(exc), path=path) from None
+    state = schema.NetState(phase="TEST", level=net.state.level, stage=net.state.stage)
+    layers = [layer for layer in layers if not filter_phase or _in_test_phase(layer, state)]
+    for layer in layers:
+        if layer.type in DROPPED_LAYER_TYPES:
+            log.debug("%s: dropping layer '%s' (%s)", path, layer.name, layer.type)
+    layers = [layer for layer in layers if layer.type not in DROPPED_LAYER_TYPES]
+    kept = []
+    labels = set()
+    for index, layer in enumerate(layers):
+        if _is_data_layer(layer):
+            images = _image_tops(layer, layers[index + 1:])
+            labels.update(top for top in layer.top if top not in images)
+            del layer.top[:]
+            layer.top.extend(images)
+        elif labels.intersection(layer.bottom):
+            log.debug("%s: dropping layer '%s' (%s): it consumes labels", path, layer.name, layer.type)
+            labels.update(layer.top)
+            continue
+        kept.append(layer)
+    unsupported = [layer for layer in kept
+                   if layer.type not in LAYERS and layer.type != "Input" and not _is_data_layer(layer)]
+    if unsupported:
+        listing = ", ".join(f"'{layer.name}' ({layer.type})" for layer in unsupported)
+        raise ConversionError(f"unsupported layer type(s): {listing}", path=path)
+    return kept, net_format
+
+
+def _build_graph(net, layers, net_format, *, path, blobs, weight_path, input_shape, strict):
+    ctx = ConversionContext(path, weight_path, blobs, embedded=not strict)
+    inputs = _declared_inputs(net, path, input_shape)
+    ctx.shapes.update(inputs)
+    available = set(inputs)
+    nodes = []
+    meta = {"format": net_format, "net_name": net.name, "data_layers": {}}
+    for layer in layers:
+        if layer.type == "Input" or _is_data_layer(layer):
+            if layer.type == "Input":
+                new = _input_layer_shapes(layer, path, input_shape)
+            elif layer.top:
+                new = {top: _data_layer_shape(layer, path, input_shape, strict) for top in layer.top}
+                meta["data_layers"].update({top: _data_layer_meta(layer) for top in layer.top})
+            else:
+                raise layer_error(path, "a data layer without tops", layer)
+            inputs.update(new)
+            ctx.shapes.update(new)
+            available.update(new)
+            continue
+        for bottom in layer.bottom:
+            if bottom in ctx.shapes:
+                continue
+            if strict:
+                raise layer_error(path, f"bottom '{bottom}' is not produced by any earlier layer", layer)
+            # an embedded net whose input declaration was not saved: the blob becomes an input
+            inputs[bottom] = ctx.shapes[bottom] = _with_input_shape((None, None, None), input_shape)
+            available.add(bottom)
+        try:
+            nodes.append(ctx.convert(layer))
+        except (ValueError, ArithmeticError, IndexError) as exc:
+            raise layer_error(path, f"invalid parameters: {exc}", layer) from None
+        available.difference_update(layer.bottom)
+        available.update(layer.top)
+    if not inputs:
+        raise ConversionError("the net declares no input (input/input_dim, Input layer or data layer)",
+                              path=path)
+    if blobs is not None:
+        used = {node.name for node in nodes}
+        for name in blobs:
+            if name not in used:
+                log.warning("%s: layer '%s' has weights in the caffemodel but is not in the net; ignored",
+                            weight_path, name)
+    return Graph(name=net.name or pathlib.Path(path).stem, inputs=inputs, nodes=nodes,
+                 outputs=sorted(available), source=str(path), meta=meta)
+
+
+def read_caffe(prototxt, caffemodel=None, *, input_shape=None, allow_unknown_fields=False):
+    """The neutral Graph of a Caffe net; with ``caffemodel``, its weights in the neutral layouts.
+
+    ``prototxt=None`` reads the net definition embedded in ``caffemodel`` (see :func:`read_caffemodel`).
+    ``input_shape`` ((H, W) or (C, H, W)) sizes data layers and overrides the declared image input size.
+    The prototxt is parsed strictly: a field the schema does not know (a misspelling, or a fork's field it does
+    not know) is a ConversionError naming the file, line, layer and field; ``allow_unknown_fields=True`` skips
+    such fields with one warning each (binary caffemodels always keep unknown fields aside, unread).
+    Outputs are the blobs no layer consumes, sorted by name (the order Caffe's Net reports them).
+    """
+    if prototxt is None:
+        if caffemodel is None:
+            raise ConversionError("read_caffe needs a prototxt, a caffemodel or both")
+        return read_caffemodel(caffemodel, input_shape=input_shape)
+    input_shape = _check_input_shape(input_shape, prototxt)
+    net = parse_prototxt(prototxt, allow_unknown_fields=allow_unknown_fields)
+    layers, net_format = _select_layers(net, prototxt, filter_phase=True)
+    blobs = None
+    if caffemodel is not None:
+        _, blobs = scan_caffemodel(caffemodel)
+    graph = _build_graph(net, layers, net_format, path=prototxt, blobs=blobs, weight_path=caffemodel,
+                         input_shape=input_shape, strict=True)
+    graph.meta["caffemodel"] = None if caffemodel is None else str(caffemodel)
+    return graph
+
+
+def read_caffemodel(caffemodel, *, input_shape=None):
+    """The Graph of the net definition embedded in a .caffemodel, with its weights in the neutral layouts.
+
+    Caffe stores the net it trained (already filtered to its phase), so no include/exclude rule is applied;
+    data-layer inputs whose size the file does not record get ``None`` dimensions unless ``input_shape``
+    says, and so do blobs read before any layer writes them (files saved without their input declaration).
+    Layer parameters missing from old files are taken from the blobs where they determine them (num_output,
+    kernel size, bias_term).
+    """
+    input_shape = _check_input_shape(input_shape, caffemodel)
+    net, blobs = scan_caffemodel(caffemodel)
+    layers, net_format = _select_layers(net, caffemodel, filter_phase=False)
+    graph = _build_graph(net, layers, net_format, path=caffemodel, blobs=blobs, weight_path=caffemodel,
+                         input_shape=input_shape, strict=False)
+    graph.meta["caffemodel"] = str(caffemodel)
+    return graph

@@ -1,0 +1,261 @@
+"""Giving a Graph's weights to the Keras layers of their names: layouts, checks, and lean assignment.
+
+Large weights are assigned in slices along their last axis (:data:`CHUNK_BYTES` each), transposed by the backend
+from a memory-mapped file's pages, which are released once copied, so that converting a large model holds no
+second full-size copy. :class:`InitialWeights` gives the variables of a model being built their values at
+creation (no zeros first); :func:`port_weights` assigns the weights of a graph to an existing model.
+"""
+
+import mmap
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_zoo.layer_makers import CONFIGURATION_CHECKS, affine_nchw_shape, keras_name, nchw_shape, node_error
+
+# Weights larger than this are assigned in slices along their last axis, to keep conversion memory lean.
+CHUNK_BYTES = 64 << 20
+
+
+def _unchanged(tensor):
+    return tensor
+
+
+def _dense_rows_order(layer):
+    """(H, W, C) of the NHWC tensor flattened before ``layer`` (a Dense after a Keras Flatten), else None."""
+    try:
+        source = layer.input._keras_history.operation
+    except (AttributeError, ValueError):
+        return None
+    if isinstance(source, keras.layers.Flatten):
+        shape = source.input.shape
+        if len(shape) >= 3:
+            return tuple(shape[1:])
+    return None
+
+
+def dense_kernel_transform(kernel_shape, spatial_shape):
+    """The transform of a dense kernel's slices (along ``out``) into rows in Keras's flatten order, for an input
+    flattened from NHWC ``spatial_shape`` (H, W, C...) (None: a flat input).
+
+    2-D (in, out) kernels have rows in (C, H, W) order, which are permuted; a 4-D (kh, kw, C, out) whole-input
+    filter bank is in (H, W, C) order already (its slices are only reshaped). ValueError where such a bank does
+    not cover the input.
+    """
+    if len(kernel_shape) == 4:
+        bank = tuple(kernel_shape[:3])
+        if bank != (spatial_shape or (1, 1, bank[2])):
+            where = f"the input of shape {spatial_shape} (H, W, C)" if spatial_shape else "a flat input"
+            raise ValueError(f"the dense filter bank {tuple(kernel_shape)} (kh, kw, C, out) does not cover {where}")
+        return _unchanged
+    if spatial_shape is None:
+        return _unchanged
+    channels_first = (spatial_shape[-1], *spatial_shape[:-1])
+    order = (*range(1, len(channels_first)), 0, len(channels_first))
+
+    def transform(block):
+        columns = block.shape[-1]
+        block = ops.transpose(ops.reshape(block, (*channels_first, columns)), order)
+        return ops.reshape(block, (-1, columns))
+    return transform
+
+
+def _layer_arrays(node, layer):
+    """``{variable name: (array, transform of a slice along the last axis)}`` for one node's weights."""
+    weights = dict(node.weights)
+    transforms = {}
+    if node.op == "dense" and isinstance(layer, keras.layers.Dense):
+        transforms["kernel"] = dense_kernel_transform(np.shape(weights.get("kernel")), _dense_rows_order(layer))
+    elif node.op == "batchnorm" and not node.attrs.get("use_global_stats", True):
+        for statistic in ("mean", "variance", "std"):
+            weights.pop(statistic, None)  # Caffe keeps them, but batch statistics are used
+    elif node.op in ("scale", "bias"):
+        shape = affine_nchw_shape(node, nchw_shape(layer.input))
+        for key, value in weights.items():
+            value = np.asarray(value).reshape(shape)
+            weights[key] = np.moveaxis(value, 0, -1) if value.ndim > 1 else value
+    return {key: (value, transforms.get(key, _unchanged)) for key, value in weights.items()}
+
+
+def _as_tensor(array):
+    """A float32 backend tensor of ``array``, which may be a transposed (memory-mapped) view.
+
+    The view's contiguous base is copied as it lies and transposed by the backend (multithreaded), much
+    faster than numpy's strided copy of a large transposed array.
+    """
+    array = np.asarray(array)
+    if array.ndim < 2 or array.flags.c_contiguous:
+        return ops.convert_to_tensor(array, dtype="float32")
+    order = tuple(int(axis) for axis in np.argsort(array.strides, kind="stable")[::-1])
+    contiguous = array.transpose(order)
+    if not contiguous.flags.c_contiguous:
+        return ops.convert_to_tensor(np.ascontiguousarray(array), dtype="float32")
+    return ops.transpose(ops.convert_to_tensor(contiguous, dtype="float32"), tuple(int(a) for a in np.argsort(order)))
+
+
+def _blocks(array, transform, shape):
+    """``(start, stop, block)``: ``transform(array)`` shaped as ``shape``, in slices along the last axis of about
+    CHUNK_BYTES each (so that no second full-size copy of a large weight exists); then the file pages behind
+    a memory-mapped ``array`` are released."""
+    columns = shape[-1] if shape else 1
+    step = max(1, columns * CHUNK_BYTES // max(int(np.prod(shape)) * 4, 1))
+    for start in range(0, columns, step):
+        stop = min(start + step, columns)
+        part = array[..., start:stop] if shape else array
+        block = transform(_as_tensor(part))
+        yield start, stop, ops.reshape(block, (*shape[:-1], stop - start) if shape else ())
+    _release_pages(array)
+
+
+def _materialise(array, transform, shape):
+    """``transform(array)`` as a float32 numpy array of ``shape``, built slice by slice."""
+    value = np.empty(shape, np.float32)
+    for start, stop, block in _blocks(array, transform, shape):
+        if shape:
+            value[..., start:stop] = ops.convert_to_numpy(block)
+        else:
+            value[...] = ops.convert_to_numpy(block)
+    return value
+
+
+def _assign(variable, array, transform):
+    """Assign ``transform(array)`` to ``variable``; on TensorFlow, large ones slice by slice in place."""
+    shape = tuple(variable.shape)
+    if int(np.prod(shape)) * 4 <= CHUNK_BYTES or len(shape) < 2 or keras.backend.backend() != "tensorflow":
+        variable.assign(_materialise(array, transform, shape))
+        return
+    import tensorflow as tf  # only with the TensorFlow backend (the others need no TensorFlow)
+
+    handle = variable.value.handle
+    for start, stop, block in _blocks(array, transform, shape):
+        tf.raw_ops.ResourceStridedSliceAssign(ref=handle, begin=[0] * (len(shape) - 1) + [start],
+                                              end=[*shape[:-1], stop], strides=[1] * len(shape), value=block)
+
+
+def _release_pages(array):
+    """Let the OS drop the file pages behind a memory-mapped weight once it has been copied (lower RSS)."""
+    base = array
+    while base is not None and getattr(base, "_mmap", None) is None:
+        base = getattr(base, "base", None)
+    if base is not None and hasattr(base._mmap, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        base._mmap.madvise(mmap.MADV_DONTNEED)
+
+
+def _check_shape(graph, node, key, array, expected, layer_name):
+    """ConversionError unless ``array`` fits a variable of shape ``expected`` (exactly, for kernels)."""
+    shape = compared = tuple(np.shape(array))
+    if node.op == "dense" and len(shape) == 4 and len(expected) == 2:
+        compared = (int(np.prod(shape[:-1])), shape[-1])  # a whole-input filter bank; its H, W are checked apart
+    exact = node.op in ("conv", "deconv", "dense")
+    if (compared != tuple(expected)) if exact else (int(np.prod(shape)) != int(np.prod(expected))):
+        raise node_error(graph, node, f"weight '{key}' has shape {shape}, the Keras layer '{layer_name}' "
+                                      f"expects {tuple(expected)}")
+
+
+class ConvertedWeight(keras.initializers.Initializer):
+    """An initializer giving a variable its converted weight directly (no zeros first, no second copy)."""
+
+    def __init__(self, initial_weights, node, key, transform):
+        self.initial_weights, self.node, self.key, self.transform = initial_weights, node, key, transform
+
+    def __call__(self, shape, dtype=None):
+        array = self.node.weights[self.key]
+        _check_shape(self.initial_weights.graph, self.node, self.key, array, shape, keras_name(self.node.name))
+        self.initial_weights.assigned.add((self.node.name, self.key))
+        return _materialise(array, self.transform, tuple(shape))
+
+
+class InitialWeights:
+    """The initializers of one model being built from ``graph``: which weights were given at variable creation
+    (``assigned``: ``(node name, weight name)`` pairs)."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.assigned = set()
+        self._layers = []
+
+    def initializer_for(self, node):
+        """``initializer(key, flattened=None)`` for the makers: the node's weight ``key`` as a
+        :class:`ConvertedWeight` ('zeros' where the node has none); ``flattened``: the (H, W, C) shape a dense
+        layer's input is flattened from."""
+        def initializer(key, flattened=None):
+            if key not in node.weights:
+                return "zeros"
+            transform = (dense_kernel_transform(np.shape(node.weights[key]), flattened)
+                         if node.op == "dense" and key == "kernel" else _unchanged)
+            self._layers.append(keras_name(node.name))
+            return ConvertedWeight(self, node, key, transform)
+        return initializer
+
+    def detach(self, model):
+        """Replace the initializers in the built layers' configs by 'zeros' (they must not be serialised)."""
+        for name in set(self._layers):
+            layer = model.get_layer(name)
+            for attribute in ("kernel_initializer", "bias_initializer"):
+                if isinstance(getattr(layer, attribute, None), ConvertedWeight):
+                    setattr(layer, attribute, keras.initializers.get("zeros"))
+
+
+def _check_configuration(graph, node, layer):
+    """ConversionError where ``node`` (a convolution or LRN) computes another function than the Keras ``layer``
+    it maps to: the file's network differs from the model's (e.g. other LRN constants or pads)."""
+    make, keys = CONFIGURATION_CHECKS.get(node.op, (None, ()))
+    if make is None:
+        return
+    expected = make(node, layer.name)
+    if type(expected) is not type(layer):
+        return  # e.g. a fully connected layer stored as a convolution: its weights' shapes are checked
+    ours, theirs = layer.get_config(), expected.get_config()
+    differ = [key for key in keys if not (np.allclose(ours[key], theirs[key], rtol=1e-6, atol=0)
+                                          if isinstance(ours[key], float) else ours[key] == theirs[key])]
+    if differ:
+        found = ", ".join(f"{key}={theirs[key]!r}" for key in differ)
+        wanted = ", ".join(f"{key}={ours[key]!r}" for key in differ)
+        raise node_error(graph, node, f"the file's layer has {found} but the Keras layer '{layer.name}' has "
+                                      f"{wanted}: the networks differ")
+
+
+def port_weights(model, graph, *, rename=None, assigned=()):
+    """Assign every weight-carrying node of ``graph`` to the layer of ``model`` with its (Keras) name.
+
+    ``rename`` maps graph layer names to model layer names (a dict or a function) where they differ;
+    ``assigned``: ``(node name, weight name)`` pairs already given (by :class:`InitialWeights`), left alone.
+    Shapes are checked, and so are the convolutions' and LRNs' configurations (pads, strides, LRN constants);
+    a mismatch raises :class:`ConversionError` naming the file, the layer and both values. Returns ``model``.
+    """
+    layers = {layer.name: layer for layer in model.layers}  # get_layer scans every layer on each call
+    for node in graph.nodes:
+        if not node.weights and node.op not in CONFIGURATION_CHECKS:
+            continue
+        target = node.name
+        if callable(rename):
+            target = rename(node.name)
+        elif rename:
+            target = rename.get(node.name, node.name)
+        layer = layers.get(keras_name(target))
+        if not node.weights:
+            if layer is not None:
+                _check_configuration(graph, node, layer)
+            continue
+        if layer is None:
+            raise node_error(graph, node, f"the Keras model has no layer '{keras_name(target)}' for its weights")
+        _check_configuration(graph, node, layer)
+        variables = {variable.name: variable for variable in layer.weights}
+        try:
+            arrays = _layer_arrays(node, layer)
+        except ValueError as exc:
+            raise node_error(graph, node, f"Keras layer '{layer.name}': {exc}") from None
+        for key, (array, transform) in arrays.items():
+            if (node.name, key) in assigned:
+                continue
+            variable = variables.get(key)
+            if variable is None:
+                raise node_error(graph, node, f"weight '{key}' has no counterpart in Keras layer '{layer.name}' "
+                                              f"(it has {sorted(variables)})")
+            _check_shape(graph, node, key, array, variable.shape, layer.name)
+            _assign(variable, array, transform)
+        unassigned = sorted(set(variables) - set(arrays))
+        if unassigned:
+            raise node_error(graph, node, f"no weights for {unassigned} of Keras layer '{layer.name}'")
+    return model
