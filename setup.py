@@ -12,7 +12,7 @@ VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "keras_zoo" / "version.p
 # Exactly one TensorFlow distribution, chosen by an extra: "cpu" (tensorflow-cpu, no CUDA probing) or
 # "gpu" (tensorflow with its CUDA libraries). The JAX and PyTorch backends need neither.
 TENSORFLOW = "tensorflow{}>=2.16,<2.22"
-EXPORT = ["onnx>=1.16", "onnxruntime>=1.18", "tf2onnx>=1.16", "ai-edge-litert>=1.0"]
+EXPORT = ["onnx>=1.16", "onnxruntime>=1.18", "tf2onnx>=1.16", "onnxconverter-common>=1.14", "ai-edge-litert>=1.0"]
 TEST = ["pytest>=8", "hypothesis>=6", "opencv-python-headless>=4.8,<5", "scikit-image>=0.22", "jax>=0.4.30"]
 
 setup(

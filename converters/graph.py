@@ -67,6 +67,10 @@ flatten    axis, end_axis
 reshape    shape (0 copies a dim, -1 infers one), axis, num_axes
 =========  =====================================================================================================
 
+A node with ``attrs['described'] = False`` comes from a file recording that layer's weights but not its parameters
+(a weights-only caffemodel, read by :func:`converters.caffe.read_caffemodel_weights`): its other attributes are
+defaults, not the file's, so they are not compared with a model's; such graphs are ported by layer name, not built.
+
 ``Graph.meta`` keys a reader may set: ``framework`` ('caffe' | 'matconvnet'), ``format`` (the file format
 variant read), ``net_name``, ``data_layers`` (train/val data layers replaced by inputs), ``caffemodel``,
 ``normalization`` (MatConvNet: ``mean`` as (C,) or (C, H, W) in the network's channel order, ``image_size``,

@@ -24,17 +24,16 @@ log = logging.getLogger(__name__)
 RUNTIMES = ("keras", "saved_model", "onnxruntime", "tflite_float32", "tflite_float16", "tflite_int8")
 
 
-def _exports(model, workdir, samples, reference, batch, name):
+def _exports(model, workdir, samples, reference, reference_logits, batch, name):
     """runtime -> ParityReport of each export (each carries the artifact's speed)."""
     workdir = pathlib.Path(workdir)
-    reports = {"saved_model": saved_model.export_saved_model(model, workdir / "saved_model", samples=samples,
-                                                             reference=reference, name=name, speed_batch=batch),
-               "onnxruntime": onnx_export.export_onnx(model, workdir / "model.onnx", samples=samples,
-                                                      reference=reference, name=name, speed_batch=batch)}
+    given = {"samples": samples, "reference": reference, "reference_logits": reference_logits, "name": name}
+    reports = {"saved_model": saved_model.export_saved_model(model, workdir / "saved_model", speed_batch=batch,
+                                                             **given),
+               "onnxruntime": onnx_export.export_onnx(model, workdir / "model.onnx", speed_batch=batch, **given)}
     for quantization in ("float32", "float16", "int8"):
         reports[f"tflite_{quantization}"] = tflite.export_tflite(
-            model, workdir / f"model.{quantization}.tflite", samples=samples, reference=reference,
-            quantization=quantization, batch=batch, name=name)
+            model, workdir / f"model.{quantization}.tflite", quantization=quantization, batch=batch, **given)
     return reports
 
 
@@ -51,10 +50,10 @@ def export_benchmark(model_names, *, weights="imagenet", batch=8, num_samples=16
         name, model = resolved.name, resolved.model
         samples = common.sample_images(resolved.input_size, num_samples, folder=samples_folder,
                                        channels=common.input_channels(model), fit=fit_options(resolved.source))
-        reference = common.keras_outputs(model, samples)
+        reference, reference_logits = common.reference_outputs(model, samples)
         model = fold_batchnorm(model)  # what the exporters export
         with tempfile.TemporaryDirectory(prefix="keras_zoo_bench.") as workdir:
-            reports = _exports(model, workdir, samples, reference, batch, name)
+            reports = _exports(model, workdir, samples, reference, reference_logits, batch, name)
         keras_speed = reports["saved_model"].speed["keras"]
         for runtime in runtimes:
             if runtime == "keras":

@@ -123,7 +123,8 @@ def path_size(path):
 @dataclasses.dataclass
 class Job:
     """A model ready to export: the model as resolved from the command line (with its card), the model to
-    export (batch norms folded unless asked otherwise), sample inputs and the resolved model's outputs."""
+    export (batch norms folded unless asked otherwise), sample inputs and the resolved model's outputs (and the
+    logits of those a softmax makes, :func:`reference_outputs`)."""
 
     resolved: Resolved
     model: object
@@ -132,6 +133,7 @@ class Job:
     reference: list
     output: pathlib.Path
     report_path: pathlib.Path
+    reference_logits: dict = dataclasses.field(default_factory=dict)
 
     @property
     def name(self):
@@ -143,6 +145,58 @@ def keras_outputs(model, images, batch_size=8):
     outputs = model.predict(images, batch_size=batch_size, verbose=0)
     outputs = list(outputs.values()) if isinstance(outputs, dict) else outputs
     return [np.asarray(o, np.float32) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+
+
+def _is_softmax(layer):
+    import keras
+
+    return isinstance(layer, keras.layers.Softmax) or (
+        isinstance(layer, keras.layers.Activation) and layer.activation is keras.activations.softmax)
+
+
+def with_logits(model):
+    """``(check model, {output index: position})``: ``model`` with the logits of the outputs a final Softmax
+    layer (or Activation('softmax')) makes, the tensors that layer takes, as further outputs; ``position`` is
+    where each output's logits are among the check model's outputs. ``(model, {})`` when no output is a
+    softmax's. The parity check judges those logits, since probabilities hide their errors."""
+    import keras
+
+    try:
+        outputs = list(model.outputs)
+    except (AttributeError, ValueError):  # a subclassed model: no graph to read
+        return model, {}
+    extra, positions = [], {}
+    for index, tensor in enumerate(outputs):
+        history = getattr(tensor, "_keras_history", None)
+        if history is None or not _is_softmax(history.operation):
+            continue
+        logits = history.operation._inbound_nodes[history.node_index].input_tensors[0]
+        known = next((i for i, other in enumerate(outputs + extra) if other is logits), None)
+        if known is None:
+            extra.append(logits)
+            known = len(outputs) + len(extra) - 1
+        positions[index] = known
+    if not extra:
+        return model, positions
+    return keras.Model(model.inputs, outputs + extra, name=model.name), positions
+
+
+def reference_outputs(model, images, batch_size=8):
+    """``(outputs, logits)``: the model's outputs on ``images`` (:func:`keras_outputs`) and the logits of those
+    a softmax makes, ``{output index: array}`` (:func:`with_logits`), from one pass."""
+    check, positions = with_logits(model)
+    values = keras_outputs(check, images, batch_size)
+    return values[:len(model.outputs)], check_logits(values, positions)
+
+
+def check_logits(values, positions):
+    """``{output index: array}`` of a check model's (or its artifact's) outputs ``values``."""
+    return {index: values[position] for index, position in positions.items()}
+
+
+def given_logits(model, samples, reference_logits):
+    """``reference_logits`` when the caller gave them, else those of ``model`` itself on ``samples``."""
+    return reference_logits if reference_logits is not None else reference_outputs(model, samples)[1]
 
 
 def add_calibration_options(parser, count, what="int8"):
@@ -188,6 +242,7 @@ def prepare_job(options, leaf):
     output = pathlib.Path(options.output) if options.output else default_output(name, leaf.format(name=name))
     report_path = pathlib.Path(options.report) if options.report else output.parent / f"{output.name}.report.json"
     log.info("%s: %d sample inputs of %dx%d", name, len(samples), *size)
-    reference = keras_outputs(model, samples)
+    reference, reference_logits = reference_outputs(model, samples)
     return Job(resolved=resolved, model=model if options.keep_batchnorm else fold_batchnorm(model), size=size,
-               samples=samples, reference=reference, output=output, report_path=report_path)
+               samples=samples, reference=reference, output=output, report_path=report_path,
+               reference_logits=reference_logits)

@@ -44,24 +44,28 @@ def classify(resolved, samples, top=5):
 
 
 def export_and_verify(model, samples, directory):
-    """Export the model (SavedModel, TFLite) and verify each export against Keras on the samples; False when an
-    export failed its parity check."""
-    reference = [np.asarray(model.predict(samples, verbose=0))]
+    """Export the model (SavedModel, TFLite) and verify each export against Keras on the samples; returns what
+    failed, one line each (empty when every export passed)."""
+    reference = common.keras_outputs(model, samples)
     directory = pathlib.Path(directory)
-    try:
-        for result in (saved_model.export_saved_model(model, directory / "saved_model", samples=samples,
-                                                      reference=reference, name=model.name),
-                       tflite.export_tflite(model, directory / f"{model.name}.tflite", samples=samples,
-                                            reference=reference, name=model.name)):
-            print(result.table())
-            if not result.passed:
-                return False
-    except ImportError as error:
-        print(f"export skipped: the export extra is not installed ({error})")
-    except common.ExportError as error:
-        print(f"export failed: {error}", file=sys.stderr)
-        return False
-    return True
+    given = {"samples": samples, "reference": reference, "name": model.name}
+    exports = {"SavedModel": lambda: saved_model.export_saved_model(model, directory / "saved_model", **given),
+               "TFLite": lambda: tflite.export_tflite(model, directory / f"{model.name}.tflite", **given)}
+    failed = []
+    for what, export in exports.items():
+        try:
+            result = export()
+        except ImportError as error:
+            print(f"{what} export skipped: the export extra is not installed ({error})")
+            continue
+        except common.ExportError as error:
+            failed.append(f"{what} export: {error}")
+            continue
+        print(result.table())
+        if not result.passed:
+            failed.append(f"{what} export {result.artifact}: parity check failed ({'; '.join(result.failures)}); "
+                          "not written")
+    return failed
 
 
 def main(argv=None):
@@ -91,7 +95,10 @@ def main(argv=None):
             print(f"{name}:")
             for label, score in best:
                 print(f"  {score:7.4f}  {label}")
-        if options.export and not export_and_verify(resolved.model, samples, options.export):
+        failed = export_and_verify(resolved.model, samples, options.export) if options.export else []
+        for line in failed:
+            print(f"demo failed: {line}", file=sys.stderr)
+        if failed:
             return 1
     except (ConversionError, ValueError, OSError, ImportError) as error:
         print(f"demo failed: {error}", file=sys.stderr)

@@ -215,6 +215,13 @@ def save_onnx(proto, output):
     return output
 
 
+def load_onnx(path):
+    """The ModelProto of an ONNX file, its external weights (``<name>.data`` beside it) included."""
+    import onnx
+
+    return onnx.load(str(path))
+
+
 def write_onnx(proto, path):
     """Write ``proto`` to ``path``; a model past protobuf's 2 GB limit keeps its weights in ``<name>.data``
     beside it (ONNX external data; ``proto`` then refers to that file). Returns those extra files."""
@@ -269,29 +276,65 @@ def quantize_int8(source, output, calibration):
     return output
 
 
-def export_onnx(model, output, *, samples, reference, batch=None, opset=DEFAULT_OPSET, name="model",
-                speed_batch=None):
+def keep_outputs(proto, count):
+    """Keep the first ``count`` graph outputs of ``proto`` (in place) and drop the nodes only the others used:
+    a check graph (with the logits as extra outputs) made the graph written, node for node."""
+    graph = proto.graph
+    del graph.output[count:]
+    while True:
+        used = _used_names(graph) | {value.name for value in graph.output}
+        kept = [node for node in graph.node if any(name in used for name in node.output)]
+        if len(kept) == len(graph.node):
+            return proto
+        del graph.node[:]
+        graph.node.extend(kept)
+
+
+def _used_names(graph):
+    """Every tensor name the nodes of ``graph`` read, their subgraphs' (If, Loop) included."""
+    used = set()
+    for node in graph.node:
+        used.update(node.input)
+        for attribute in node.attribute:
+            for subgraph in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                used |= _used_names(subgraph)
+    return used
+
+
+def export_onnx(model, output, *, samples, reference, reference_logits=None, batch=None,
+                opset=DEFAULT_OPSET, name="model", speed_batch=None):
     """Write ``model`` as an ONNX file after checking it with ONNX Runtime against ``reference``.
 
-    ONNX Runtime and the speed runs take batches of ``batch``, else ``speed_batch``, else 8 images of up to
-    256x256 and fewer of larger ones (FCN-8s at 500x500 holds gigabytes of activations per image).
+    Outputs a softmax makes are judged on their logits (``reference_logits``, ``{output index: array}``;
+    default: ``model``'s own): the graph is converted with them as extra outputs, checked, and written
+    without them (:func:`keep_outputs`), then checked again. ONNX Runtime and the speed runs take batches of
+    ``batch``, else ``speed_batch``, else 8 images of up to 256x256 and fewer of larger ones (FCN-8s at
+    500x500 holds gigabytes of activations per image).
 
     Returns the :class:`~export.report.ParityReport`; ``output`` is written atomically, only when it passed.
     """
-    proto = convert_onnx(model, batch=batch, opset=opset)
+    check, positions = common.with_logits(model)
+    reference_logits = common.given_logits(model, samples, reference_logits) if positions else {}
+    proto = convert_onnx(check, batch=batch, opset=opset)
     output = pathlib.Path(output)
     speed_batch = batch or speed_batch or max(1, min(8, 8 * 256 * 256 // (samples.shape[1] * samples.shape[2])))
     result = None
     with atomic_output(output) as tmp:
-        extra_files = write_onnx(proto, tmp)
+        checked = None
+        if len(proto.graph.output) > len(model.outputs):  # the check graph (with the logits) first
+            write_onnx(proto, tmp)
+            checked = OnnxRunner(tmp, batch=speed_batch)(samples)
+            keep_outputs(proto, len(model.outputs))
+        write_onnx(proto, tmp)
         runner = OnnxRunner(tmp, batch=speed_batch)
         candidate = runner(samples)
+        candidate_logits = common.check_logits(checked or candidate, positions)
         speed = {"keras": report.measure_speed(model.predict_on_batch, samples, batch=speed_batch),
                  "onnxruntime": report.measure_speed(runner, samples, batch=speed_batch)}
         result = report.build_report(
             format="onnx", model=name, artifact=output, precision="float32", candidate=candidate,
-            reference=reference, file_size=sum(path.stat().st_size for path in [tmp, *extra_files]),
-            speed=speed,
+            reference=reference, candidate_logits=candidate_logits, reference_logits=reference_logits,
+            file_size=common.path_size(tmp.parent), speed=speed,
             notes=[f"opset {opset}, batch {batch or 'dynamic'}", f"operators: {', '.join(operator_types(proto))}"])
         if not result.passed:
             raise Rejected("; ".join(result.failures))
@@ -315,6 +358,73 @@ def export_onnx_int8(source, output, *, samples, reference, calibration, name="m
     return result
 
 
+def convert_fp16(source):
+    """The float16 form of the ONNX file ``source`` with float32 inputs and outputs (Casts at both ends), as
+    TensorRT's strongly typed networks build fp16 engines from; onnxconverter-common's converter."""
+    from onnxconverter_common import float16
+
+    # values past float16's largest finite 65504 are clipped (the converter's default clips past 1e4)
+    return float16.convert_float_to_float16(load_onnx(source), keep_io_types=True, max_finite_val=65504.0)
+
+
+def add_logits_outputs(proto):
+    """Add to ``proto`` (in place), for each graph output a Softmax makes (through Identity and Cast nodes),
+    the tensor that Softmax takes, cast to float32, as a further output ``<output>_logits``; returns ``{output
+    index: position}`` as :func:`export.common.with_logits` (for ONNX files, such as their float16 forms, made
+    without the logits)."""
+    from onnx import TensorProto, helper
+
+    graph = proto.graph
+    producers = {name: node for node in graph.node for name in node.output}
+    names = [value.name for value in graph.output]
+    positions = {}
+    for index, name in enumerate(names):
+        node = producers.get(name)
+        while node is not None and node.op_type in ("Identity", "Cast"):
+            node = producers.get(node.input[0])
+        if node is None or node.op_type != "Softmax":
+            continue
+        logits = f"{name}_logits"
+        graph.node.append(helper.make_node("Cast", [node.input[0]], [logits], name=logits, to=TensorProto.FLOAT))
+        graph.output.append(helper.make_tensor_value_info(logits, TensorProto.FLOAT, None))
+        positions[index] = len(graph.output) - 1
+    return positions
+
+
+def export_onnx_fp16(source, output, *, samples, reference, reference_logits=None, name="model"):
+    """Write the float16 form of the ONNX file ``source`` after checking it with ONNX Runtime against
+    ``reference`` at float16's thresholds; returns the report (``output`` written only when it passed).
+
+    With ``reference_logits`` (``{output index: array}``), outputs a Softmax makes are judged on their
+    logits: the graph is checked with them as extra outputs (:func:`add_logits_outputs`), then written without
+    them and checked again."""
+    import onnxconverter_common
+
+    proto = convert_fp16(source)
+    count = len(proto.graph.output)
+    positions = add_logits_outputs(proto) if reference_logits else {}
+    output = pathlib.Path(output)
+    result = None
+    with atomic_output(output) as tmp:
+        checked = []
+        if positions:  # the check graph (with the logits) first
+            write_onnx(proto, tmp)
+            checked = OnnxRunner(tmp)(samples)
+            keep_outputs(proto, count)
+        write_onnx(proto, tmp)
+        runner = OnnxRunner(tmp)
+        result = report.build_report(
+            format="onnx", model=name, artifact=output, precision="float16", candidate=runner(samples),
+            reference=reference, candidate_logits=common.check_logits(checked, positions),
+            reference_logits=reference_logits, file_size=common.path_size(tmp.parent),
+            speed={"onnxruntime": report.measure_speed(runner, samples, batch=8)},
+            notes=[f"float16 weights and activations, float32 inputs and outputs (onnxconverter-common "
+                   f"{onnxconverter_common.__version__})"])
+        if not result.passed:
+            raise Rejected("; ".join(result.failures))
+    return result
+
+
 def main(argv=None):
     parser = common.make_parser("python -m export.onnx", __doc__)
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset")
@@ -328,7 +438,8 @@ def main(argv=None):
 def _main(options):
     job = common.prepare_job(options, "{name}.onnx")
     result = export_onnx(job.model, job.output, samples=job.samples, reference=job.reference,
-                         batch=options.batch, opset=options.opset, name=job.name)
+                         reference_logits=job.reference_logits, batch=options.batch, opset=options.opset,
+                         name=job.name)
     status = report.finish(result, job.report_path)
     if status or not options.quantize:
         return status

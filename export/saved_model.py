@@ -15,6 +15,7 @@ import io
 import logging
 import re
 import sys
+import tempfile
 
 import numpy as np
 
@@ -37,30 +38,91 @@ def output_keys(model):
     return [re.sub(r"[^A-Za-z0-9_]", "_", name) for name in model.output_names]
 
 
-def export_saved_model(model, output, *, samples, reference, name="model", labels=None, classification=None,
-                       fit=None, top_k=5, batch=None, speed_batch=8):
+def export_saved_model(model, output, *, samples, reference, reference_logits=None, name="model", labels=None,
+                       classification=None, fit=None, top_k=5, batch=None, speed_batch=8):
     """Write ``model`` as a SavedModel folder ``output`` after checking it against ``reference``.
 
     ``samples`` are float32 RGB 0..255 inputs and ``reference`` the Keras model's outputs on them; ``fit``
     (:func:`keras_zoo.images.fit_options`) is how encoded images are resized and cropped; ``classification``
-    (default: one 2-D output) adds probabilities and top-k. Returns the :class:`~export.report.ParityReport`;
-    ``output`` is written atomically, and only when it passed.
+    (default: one 2-D output) adds probabilities and top-k. Outputs a softmax makes are judged on their logits
+    (``reference_logits``, ``{output index: array}``; default: ``model``'s own), which a second SavedModel,
+    written to a temporary folder with them as extra outputs, gives. Returns the
+    :class:`~export.report.ParityReport`; ``output`` is written atomically, and only when it passed.
     """
-    import keras
     import tensorflow as tf
 
-    size = tuple(samples.shape[1:3])
-    channels = samples.shape[-1]
     if classification is None:
         classification = len(reference) == 1 and reference[0].ndim == 2
-    keys = output_keys(model)
-    softmax_inside = classification and is_probabilities(reference[0])
+    check, positions = common.with_logits(model)
+    reference_logits = common.given_logits(model, samples, reference_logits) if positions else {}
+    softmax_inside = classification and (0 in positions or is_probabilities(reference[0]))
     if not classification:
         labels = None
     elif labels is not None and len(labels) != reference[0].shape[-1]:
         log.warning("%s: %d labels do not match the model's output; no top_k_labels", name, len(labels))
         labels = None
-    k = min(top_k, reference[0].shape[-1]) if classification else 0
+    options = dict(size=tuple(samples.shape[1:3]), channels=samples.shape[-1], batch=batch, fit=fit,
+                   classification=classification, softmax_inside=softmax_inside, labels=labels,
+                   k=min(top_k, reference[0].shape[-1]) if classification else 0)
+    # what the check reads from each signature: the compared outputs (then the logits, for the check model)
+    compared = ["probabilities" if softmax_inside else "logits"] if classification else output_keys(model)
+    check_names = compared + ["logits"] if classification else output_keys(check)
+    inputs = _signature_inputs(samples, fit)
+
+    def signatures(path, names):
+        """Each signature's outputs ``names`` (in ``inputs`` order) from the SavedModel in ``path``, and a
+        runner of one signature."""
+        loaded = tf.saved_model.load(str(path))
+
+        def run(signature, images):
+            outputs = loaded.signatures[signature](images=tf.constant(images))
+            return [outputs[key].numpy() for key in names]
+        # a fixed batch size: the last batch is filled with copies
+        return [common.run_batched(lambda chunk: run(signature, chunk), images, batch or len(samples), pad=True)
+                for signature, images, _ in inputs], run
+
+    def by_signature(per_signature):
+        """``{output index: logits}`` over the three signatures' outputs, concatenated."""
+        return {number * len(reference) + index: value for number, values in enumerate(per_signature)
+                for index, value in values.items()}
+
+    wanted, wanted_logits = [], []
+    for _, _, keras_input in inputs:
+        outputs, logits = ((reference, reference_logits) if keras_input is None
+                           else common.reference_outputs(model, keras_input))
+        wanted += outputs
+        wanted_logits.append(logits)
+    with atomic_output(output) as tmp:
+        checked = None
+        if check is not model:  # the logits come from a SavedModel of the check model
+            with tempfile.TemporaryDirectory(prefix="keras_zoo_saved_model_check.") as workdir:
+                _archive(check, **options).write_out(workdir, verbose=False)
+                checked = signatures(workdir, check_names)[0]
+        _archive(model, **options).write_out(str(tmp), verbose=False)
+        shipped, run = signatures(tmp, compared)
+        speed = {
+            "keras": report.measure_speed(model.predict_on_batch, samples, batch=batch or speed_batch),
+            "saved_model": report.measure_speed(lambda x: run("serving_default", x), samples,
+                                                batch=batch or speed_batch),
+        }
+        candidate_logits = by_signature([common.check_logits(values, positions) for values in checked or shipped])
+        result = report.build_report(
+            format="saved_model", model=name, artifact=output, precision="float32",
+            candidate=[value for values in shipped for value in values], reference=wanted,
+            candidate_logits=candidate_logits, reference_logits=by_signature(wanted_logits),
+            file_size=common.path_size(tmp), speed=speed, notes=[f"signatures: {', '.join(SIGNATURES)}"])
+        if not result.passed:
+            raise Rejected("; ".join(result.failures))
+    return result
+
+
+def _archive(model, *, size, channels, batch, fit, classification, softmax_inside, labels, k):
+    """The SavedModel's three serving signatures of ``model`` (a check model: its logits as ``logits``, or
+    under their own names)."""
+    import keras
+    import tensorflow as tf
+
+    keys = output_keys(model)
 
     def heads(images):
         outputs = model(images, training=False)
@@ -70,6 +132,8 @@ def export_saved_model(model, output, *, samples, reference, name="model", label
         result = {}
         if softmax_inside:
             probabilities = outputs[0]
+            if len(outputs) > 1:  # a check model: the logits before the softmax
+                result["logits"] = outputs[1]
         else:
             result["logits"] = outputs[0]
             probabilities = tf.nn.softmax(outputs[0], axis=-1)
@@ -101,36 +165,13 @@ def export_saved_model(model, output, *, samples, reference, name="model", label
                          input_signature=[tf.TensorSpec(shape, tf.uint8, name="images")])
     archive.add_endpoint("serving_bytes", serve_bytes,
                          input_signature=[tf.TensorSpec((batch,), tf.string, name="images")])
-
-    compared = "probabilities" if softmax_inside else "logits" if classification else None
-    with atomic_output(output) as tmp:
-        archive.write_out(str(tmp), verbose=False)
-        loaded = tf.saved_model.load(str(tmp))
-
-        def run(signature, images):
-            outputs = loaded.signatures[signature](images=tf.constant(images))
-            return [outputs[compared].numpy()] if compared else [outputs[key].numpy() for key in keys]
-
-        candidate, wanted = _check_signatures(run, model, samples, reference, batch or len(samples), fit)
-        speed = {
-            "keras": report.measure_speed(model.predict_on_batch, samples, batch=batch or speed_batch),
-            "saved_model": report.measure_speed(lambda x: run("serving_default", x), samples,
-                                                batch=batch or speed_batch),
-        }
-        result = report.build_report(format="saved_model", model=name, artifact=output, precision="float32",
-                                     candidate=candidate, reference=wanted, file_size=common.path_size(tmp),
-                                     speed=speed, notes=[f"signatures: {', '.join(SIGNATURES)}"])
-        if not result.passed:
-            raise Rejected("; ".join(result.failures))
-    return result
+    return archive
 
 
-def _check_signatures(run, model, samples, reference, batch, fit):
-    """Outputs of the three signatures and what Keras gives on the same inputs."""
+def _signature_inputs(samples, fit):
+    """``[(signature, its input, Keras' input)]``: the samples as float32, as uint8 and as PNG bytes; Keras
+    takes the same images as float32 (after decoding and fitting, for the bytes; None: the samples)."""
     from PIL import Image
-
-    def batched(signature, images):  # a fixed batch size: the last batch is filled with copies
-        return common.run_batched(lambda chunk: run(signature, chunk), images, batch, pad=True)
 
     as_uint8 = np.clip(np.round(samples), 0, 255).astype(np.uint8)
     encoded = []
@@ -138,13 +179,9 @@ def _check_signatures(run, model, samples, reference, batch, fit):
         stream = io.BytesIO()
         Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(stream, format="PNG")
         encoded.append(stream.getvalue())
-    encoded = np.array(encoded, dtype=object)
-    refitted = np.asarray(fit_images(as_uint8, samples.shape[1:3], **(fit or {})))
-    candidate = (batched("serving_default", samples) + batched("serving_uint8", as_uint8)
-                 + batched("serving_bytes", encoded))
-    uint8_reference = common.keras_outputs(model, as_uint8.astype(np.float32))
-    bytes_reference = common.keras_outputs(model, refitted)
-    return candidate, list(reference) + uint8_reference + bytes_reference
+    refitted = np.asarray(fit_images(as_uint8, samples.shape[1:3], **(fit or {})), np.float32)
+    return [("serving_default", samples, None), ("serving_uint8", as_uint8, as_uint8.astype(np.float32)),
+            ("serving_bytes", np.array(encoded, dtype=object), refitted)]
 
 
 def main(argv=None):
@@ -163,9 +200,9 @@ def _main(options):
     classification = False if card and card.task == "segmentation" else None
     target = job.output / str(options.version)
     result = export_saved_model(
-        job.model, target, samples=job.samples, reference=job.reference, name=job.name,
-        labels=job.resolved.label_names(), classification=classification, fit=fit_options(job.resolved.source),
-        top_k=options.top_k, batch=options.batch)
+        job.model, target, samples=job.samples, reference=job.reference, reference_logits=job.reference_logits,
+        name=job.name, labels=job.resolved.label_names(), classification=classification,
+        fit=fit_options(job.resolved.source), top_k=options.top_k, batch=options.batch)
     if result.passed:
         print(f"TensorFlow Serving: --model_name={job.name} --model_base_path={job.output.resolve()}")
     return report.finish(result, job.report_path)

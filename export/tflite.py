@@ -142,26 +142,59 @@ class TFLiteRunner:
         return common.run_batched(run, np.asarray(images, np.float32), self.batch, pad=True)
 
 
-def export_tflite(model, output, *, samples, reference, quantization="float32", representative=None, batch=1,
-                  name="model"):
+def keep_outputs(content, count):
+    """The ``.tflite`` bytes ``content`` with only its first ``count`` signature outputs (``output_0`` ...):
+    a check model's flatbuffer (:func:`export.common.with_logits`) without its extra outputs, operator for
+    operator. None for a flatbuffer keeping its buffers past its end (over 2 GB), which this cannot rewrite."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(content, 0)
+    if any(buffer.offset > 1 for buffer in model.buffers or []):
+        return None
+    signature = next(s for s in model.signatureDefs if s.signatureKey.decode() == SIGNATURE)
+    dropped = {item.tensorIndex for item in signature.outputs
+               if int(item.name.decode().rsplit("_", 1)[1]) >= count}
+    signature.outputs = [item for item in signature.outputs if item.tensorIndex not in dropped]
+    subgraph = model.subgraphs[signature.subgraphIndex]
+    subgraph.outputs = [index for index in subgraph.outputs if index not in dropped]
+    builder = flatbuffers.Builder(len(content) + 2**16)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def export_tflite(model, output, *, samples, reference, reference_logits=None, quantization="float32",
+                  representative=None, batch=1, name="model"):
     """Write ``model`` as a ``.tflite`` file after checking it against ``reference`` on ``samples``.
 
-    Returns the :class:`~export.report.ParityReport`; ``output`` is written atomically, only when it passed.
+    In float, outputs a softmax makes are judged on their logits (``reference_logits``, ``{output index:
+    array}``; default: ``model``'s own): the model is converted with them as extra outputs, checked, and
+    written without them (:func:`keep_outputs`), then checked again. Returns the
+    :class:`~export.report.ParityReport`; ``output`` is written atomically, only when it passed.
     """
-    content = convert_tflite(model, quantization=quantization, batch=batch,
-                             representative=samples if representative is None else representative)
+    precision = QUANTIZATIONS.get(quantization)
+    check, positions = common.with_logits(model) if precision in ("float32", "float16") else (model, {})
+    reference_logits = common.given_logits(model, samples, reference_logits) if positions else {}
+    options = {"quantization": quantization, "batch": batch,
+               "representative": samples if representative is None else representative}
+    checked = convert_tflite(check, **options)
+    content = checked if check is model else keep_outputs(checked, len(model.outputs))
+    if content is None:
+        content = convert_tflite(model, **options)
     output = pathlib.Path(output)
     result = None
     with atomic_output(output) as tmp:
         tmp.write_bytes(content)
         runner = TFLiteRunner(tmp)
         candidate = runner(samples)
+        candidate_logits = common.check_logits(candidate if checked is content else TFLiteRunner(checked)(samples),
+                                               positions)
         speed = {"keras": report.measure_speed(model.predict_on_batch, samples, batch=batch),
                  "litert": report.measure_speed(runner, samples, batch=batch)}
         ops = sorted(set(operators(content)))
-        result = report.build_report(format="tflite", model=name, artifact=output,
-                                     precision=QUANTIZATIONS[quantization], candidate=candidate,
-                                     reference=reference, file_size=len(content), speed=speed,
+        result = report.build_report(format="tflite", model=name, artifact=output, precision=precision,
+                                     candidate=candidate, reference=reference, candidate_logits=candidate_logits,
+                                     reference_logits=reference_logits, file_size=len(content), speed=speed,
                                      notes=[f"quantization: {quantization}", f"LiteRT kernels: {runner.kernels}",
                                             f"operators: {', '.join(ops)}"])
         if not result.passed:
@@ -184,8 +217,8 @@ def _main(options):
     if options.quantization == "int8":
         representative = common.calibration_images(job, options)
     result = export_tflite(job.model, job.output, samples=job.samples, reference=job.reference,
-                           quantization=options.quantization, representative=representative,
-                           batch=options.batch or 1, name=job.name)
+                           reference_logits=job.reference_logits, quantization=options.quantization,
+                           representative=representative, batch=options.batch or 1, name=job.name)
     return report.finish(result, job.report_path)
 
 

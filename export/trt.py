@@ -2,16 +2,21 @@
 
 Keras -> ONNX (dynamic batch, operators TensorRT parses; checked with ONNX Runtime against Keras) ->
 TensorRT engine (fp32, fp16 or int8; an optimization profile over --min-batch..--max-batch) -> checked
-against Keras on the GPU. int8 comes from explicit quantization (a QDQ ONNX calibrated on representative
-images; TensorRT >= 10) or from TensorRT's entropy calibrator over the same images (older TensorRT).
+against Keras on the GPU. TensorRT 8.6, 10.x and 11.x build differently (:func:`build_plan`): fp16 from the
+float16 ONNX (float32 inputs and outputs) in a strongly typed network on 10.x and 11.x, from the float32 ONNX
+with the FP16 builder flag on 8.6; int8 always from the explicitly quantized (QDQ) ONNX, calibrated on
+representative images. Each ONNX is checked with ONNX Runtime before TensorRT sees it and written beside the
+engine: OUT.onnx, OUT.fp16.onnx, OUT.int8.onnx for -o OUT.engine.
 
 An engine belongs to one GPU model and one TensorRT version, so it is built where it runs. On a machine
-without an NVIDIA GPU or without the ``tensorrt`` package the command still writes and verifies the ONNX,
-then exits with status 3 and prints the commands that build the engine on the target.
+without an NVIDIA GPU or without the ``tensorrt`` package the command still writes and verifies the ONNX
+files, then exits with status 3 and prints the commands that build the engine on the target.
 """
 
+import dataclasses
 import logging
 import pathlib
+import re
 import shlex
 import sys
 
@@ -23,7 +28,7 @@ from keras_zoo.files import Rejected, atomic_output
 log = logging.getLogger(__name__)
 
 PRECISIONS = {"fp32": "float32", "fp16": "float16", "int8": "int8"}  # -> report precision (thresholds)
-NO_ENGINE_STATUS = 3  # the ONNX is written and verified, but no engine can be built on this machine
+NO_ENGINE_STATUS = 3  # the ONNX files are written and verified, but no engine can be built on this machine
 
 
 def _cudart():
@@ -85,66 +90,106 @@ class DeviceBuffer:
             self.pointer = None
 
 
-def make_calibrator(images, batch, cache_path=None):
-    """A TensorRT ``IInt8EntropyCalibrator2`` feeding ``images`` (float32 NHWC) in batches of ``batch``."""
-    import tensorrt as trt
+# --------------------------------------------------------------------------------------------- TensorRT versions
 
-    if not hasattr(trt, "IInt8EntropyCalibrator2"):
-        raise common.ExportError(f"TensorRT {trt.__version__} has no implicit int8 calibration: use "
-                                 "--int8-mode explicit")
-
-    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
-        def __init__(self):
-            trt.IInt8EntropyCalibrator2.__init__(self)
-            self.index = 0
-            self.buffer = DeviceBuffer(images[:batch].nbytes)
-
-        def get_batch_size(self):
-            return batch
-
-        def get_batch(self, names):
-            if self.index + batch > len(images):
-                return None
-            self.buffer.upload(images[self.index:self.index + batch])
-            self.index += batch
-            return [int(self.buffer.pointer)]
-
-        def read_calibration_cache(self):
-            if cache_path and pathlib.Path(cache_path).is_file():
-                return pathlib.Path(cache_path).read_bytes()
-            return None
-
-        def write_calibration_cache(self, cache):
-            if cache_path:
-                with atomic_output(cache_path) as tmp:
-                    tmp.write_bytes(bytes(cache))
-
-    return EntropyCalibrator()
+# One version of each family, for the instructions printed where no TensorRT is installed.
+FAMILIES = ("8.6", "10.0", "11.0")
 
 
-def default_int8_mode():
-    """'explicit' (QDQ ONNX) from TensorRT 10 on, where implicit calibration is deprecated; else 'calibrate'."""
-    import tensorrt as trt
+@dataclasses.dataclass(frozen=True)
+class BuildPlan:
+    """How one TensorRT version builds one precision: the ONNX it parses and the flags, by TensorRT's names."""
 
-    return "explicit" if int(trt.__version__.split(".")[0]) >= 10 else "calibrate"
+    tensorrt: str  # the version the plan is for
+    family: str  # '8.6', '10.x' or '11.x'
+    precision: str  # fp32 | fp16 | int8
+    onnx: str  # which verified ONNX: 'fp32' (OUT.onnx), 'fp16' (OUT.fp16.onnx), 'int8' (OUT.int8.onnx, QDQ)
+    network_flags: tuple = ()  # NetworkDefinitionCreationFlag members
+    builder_flags: tuple = ()  # BuilderFlag members set
+    cleared_flags: tuple = ()  # BuilderFlag members cleared
+    trtexec_flags: tuple = ()  # trtexec's options for the same build
+    note: str = ""
 
 
-def build_engine(onnx_path, *, precision="fp16", batch_range=(1, 8, 32), calibration=None, int8_mode="explicit",
-                 workspace_gb=4.0):
-    """Serialized engine bytes built from an ONNX file with TensorRT's Python API.
+def build_plan(version, precision):
+    """The :class:`BuildPlan` of TensorRT ``version`` (its ``__version__`` string) for ``precision``.
+
+    8.6: weakly typed (EXPLICIT_BATCH; FP16 flag for fp16; INT8 and FP16 flags on the QDQ ONNX for int8).
+    10.x: strongly typed (STRONGLY_TYPED); fp16 from the float16 ONNX, int8 from the QDQ ONNX.
+    11.x: every network strongly typed, no precision flags exist; the same ONNX files as 10.x.
+    fp32 engines clear TF32 (on by default), which rounds convolution inputs to 10-bit mantissas.
+    Raises ExportError for anything else (older than 8.6, 9.x, not a version).
+    """
+    if precision not in PRECISIONS:
+        raise common.ExportError(f"unknown precision {precision!r}: one of {', '.join(PRECISIONS)}")
+    match = re.fullmatch(r"(\d+)\.(\d+)(?:\.\d+)*(?:[.+-]?[A-Za-z][\w.+-]*)?",
+                         version.strip()) if isinstance(version, str) else None
+    if match is None:
+        raise common.ExportError(f"{version!r} is not a TensorRT version (MAJOR.MINOR[.PATCH[.BUILD]], e.g. "
+                                 "10.13.3.9)")
+    major, minor = int(match[1]), int(match[2])
+    supported = "export.trt supports TensorRT 8.6, 10.x and 11.x"
+    if (major, minor) < (8, 6):
+        raise common.ExportError(f"TensorRT {version} is older than 8.6: {supported}")
+    if major == 9:
+        raise common.ExportError(f"TensorRT {version} (the 9.x early-access releases) is not supported: {supported}")
+    tf32 = ("TF32",) if precision == "fp32" else ()
+    no_tf32 = ("--noTF32",) if precision == "fp32" else ()
+    if major == 8:
+        flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8", "FP16")}[precision]
+        return BuildPlan(version, "8.6", precision, "int8" if precision == "int8" else "fp32",
+                         network_flags=("EXPLICIT_BATCH",), builder_flags=flags, cleared_flags=tf32,
+                         trtexec_flags=(*(f"--{flag.lower()}" for flag in flags), *no_tf32))
+    if major == 10:
+        return BuildPlan(version, "10.x", precision, precision, network_flags=("STRONGLY_TYPED",),
+                         cleared_flags=tf32, trtexec_flags=("--stronglyTyped", *no_tf32))
+    note = "" if major == 11 else (f"TensorRT {version} is newer than 11.x, the newest export.trt was written "
+                                   "for: built as with 11.x, and checked against Keras as always")
+    return BuildPlan(version, "11.x", precision, precision, cleared_flags=tf32, trtexec_flags=no_tf32, note=note)
+
+
+def local_plan(precision):
+    """The plan of the installed ``tensorrt`` package for ``precision``."""
+    import tensorrt
+
+    return build_plan(tensorrt.__version__, precision)
+
+
+def onnx_files(engine_path):
+    """The verified ONNX files an engine is built from, beside it: {'fp32': OUT.onnx, 'fp16': OUT.fp16.onnx,
+    'int8': OUT.int8.onnx}, OUT the engine's path less its suffix and a precision before it
+    (``r152.engine`` -> ``r152``, ``ResNet152.fp16.engine`` -> ``ResNet152``)."""
+    path = pathlib.Path(engine_path)
+    base, dot, last = path.stem.rpartition(".")
+    stem = base if dot and last in PRECISIONS else path.stem
+    return {"fp32": path.with_name(f"{stem}.onnx"), "fp16": path.with_name(f"{stem}.fp16.onnx"),
+            "int8": path.with_name(f"{stem}.int8.onnx")}
+
+
+# --------------------------------------------------------------------------------------------- engines
+
+def build_engine(onnx_paths, *, precision="fp16", batch_range=(1, 8, 32), workspace_gb=4.0, plan=None):
+    """Serialized engine bytes built with TensorRT's Python API, as ``plan`` (default: the installed
+    TensorRT's :func:`build_plan` for ``precision``) says: it parses ``onnx_paths[plan.onnx]`` (``onnx_paths``
+    maps 'fp32' / 'fp16' / 'int8' to ONNX files, as :func:`onnx_files`).
 
     ``batch_range`` = (min, opt, max) of the optimization profile over the dynamic batch dimension.
-    ``precision='int8'`` with ``int8_mode='calibrate'`` uses an entropy calibrator over ``calibration``
-    images; with ``'explicit'`` the ONNX must already carry QDQ nodes (:func:`export.onnx.quantize_int8`).
     """
     import tensorrt as trt
 
+    plan = plan or build_plan(trt.__version__, precision)
+    if plan.note:
+        log.warning("%s", plan.note)
+    onnx_path = onnx_paths.get(plan.onnx)
+    if onnx_path is None:
+        raise common.ExportError(f"TensorRT {plan.tensorrt} builds {plan.precision} engines from the {plan.onnx} "
+                                 "ONNX, which was not given")
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    explicit_batch = 0
-    if int(trt.__version__.split(".")[0]) < 10:
-        explicit_batch = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    network = builder.create_network(explicit_batch)
+    creation_flags = 0
+    for flag in plan.network_flags:
+        creation_flags |= 1 << int(getattr(trt.NetworkDefinitionCreationFlag, flag))
+    network = builder.create_network(creation_flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):  # finds a model's external weights file beside it
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -157,18 +202,14 @@ def build_engine(onnx_path, *, precision="fp16", batch_range=(1, 8, 32), calibra
         shape = tuple(tensor.shape)[1:]
         profile.set_shape(tensor.name, *[(size, *shape) for size in batch_range])
     config.add_optimization_profile(profile)
-    if precision in ("fp16", "int8"):
-        config.set_flag(trt.BuilderFlag.FP16)
-    if precision == "int8":
-        config.set_flag(trt.BuilderFlag.INT8)
-        if int8_mode == "calibrate":
-            if calibration is None:
-                raise common.ExportError("int8 calibration needs representative images")
-            config.int8_calibrator = make_calibrator(np.asarray(calibration, np.float32), batch_range[0])
-            config.set_calibration_profile(profile)
+    for flag in plan.builder_flags:
+        config.set_flag(getattr(trt.BuilderFlag, flag))
+    for flag in plan.cleared_flags:
+        config.clear_flag(getattr(trt.BuilderFlag, flag))
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise common.ExportError(f"{onnx_path}: TensorRT could not build a {precision} engine (see its log)")
+        raise common.ExportError(f"{onnx_path}: TensorRT {plan.tensorrt} could not build a {plan.precision} "
+                                 "engine (see its log)")
     return bytes(serialized)
 
 
@@ -220,105 +261,168 @@ def engine_output_order(runner, keras_names):
     return [runner.outputs.index(name) for name in keras_names]
 
 
-def export_engine(onnx_path, output, *, samples, reference, output_names, precision="fp16",
-                  batch_range=(1, 8, 32), calibration=None, int8_mode="explicit", name="model"):
-    """Build, check and write (atomically, only when it passed) a TensorRT engine; returns the report."""
-    engine = build_engine(onnx_path, precision=precision, batch_range=batch_range, calibration=calibration,
-                          int8_mode=int8_mode)
+def export_engine(onnx_paths, output, *, samples, reference, output_names, reference_logits=None,
+                  precision="fp16", batch_range=(1, 8, 32), name="model", plan=None):
+    """Build (from ``onnx_paths`` as :func:`build_engine`), check and write (atomically, only when it passed)
+    a TensorRT engine; returns the report.
+
+    With ``reference_logits`` (``{output index: array}``), fp32 and fp16 engines are judged on the logits of the
+    outputs a softmax makes: the engine is built from a copy of the ONNX with those logits as further outputs
+    ``<output>_logits`` (:func:`export.onnx.add_logits_outputs`), and the engine written is the one checked, so it
+    has those outputs too."""
+    plan = plan or local_plan(precision)
     output = pathlib.Path(output)
     result = None
     with atomic_output(output) as tmp:
+        paths, positions = dict(onnx_paths), {}
+        if reference_logits and plan.onnx != "int8":  # int8 is judged on its top-1 agreement alone
+            proto = onnx_export.load_onnx(onnx_paths[plan.onnx])
+            positions = onnx_export.add_logits_outputs(proto)
+            if positions:
+                paths[plan.onnx] = tmp.with_name(pathlib.Path(onnx_paths[plan.onnx]).name)
+                onnx_export.write_onnx(proto, paths[plan.onnx])
+        engine = build_engine(paths, batch_range=batch_range, plan=plan)
+        for written in set(paths.values()) - set(onnx_paths.values()):  # the check copy is no artifact
+            for path in (pathlib.Path(written), pathlib.Path(f"{written}.data")):
+                path.unlink(missing_ok=True)
         tmp.write_bytes(engine)
         runner = EngineRunner(engine, max_batch=batch_range[2])
+        logit_names = {index: f"{output_names[index]}_logits" for index in positions}
         order = engine_output_order(runner, output_names)
         candidate = runner(samples)
-        import tensorrt as trt
-
+        flags = [*plan.network_flags, *plan.builder_flags, *(f"no {flag}" for flag in plan.cleared_flags)]
         result = report.build_report(
             format="tensorrt", model=name, artifact=output, precision=PRECISIONS[precision],
-            candidate=[candidate[i] for i in order], reference=reference, file_size=len(engine),
+            candidate=[candidate[i] for i in order], reference=reference,
+            candidate_logits={index: candidate[runner.outputs.index(logits)] for index, logits in logit_names.items()},
+            reference_logits=reference_logits if positions else None, file_size=len(engine),
             speed={"tensorrt": report.measure_speed(runner, samples, batch=batch_range[1])},
-            notes=[f"TensorRT {trt.__version__}, {precision}"
-                   + (f" ({int8_mode} int8)" if precision == "int8" else ""),
-                   f"batch profile min/opt/max {'/'.join(map(str, batch_range))}"])
+            notes=[f"TensorRT {plan.tensorrt}, {precision} from {pathlib.Path(onnx_paths[plan.onnx]).name}"
+                   + (f" ({', '.join(flags)})" if flags else ""),
+                   f"batch profile min/opt/max {'/'.join(map(str, batch_range))}", *filter(None, [plan.note]),
+                   *([f"the engine also outputs {', '.join(logit_names.values())} (the scores before the softmax "
+                      "it was judged on)"] if logit_names else [])])
         if not result.passed:
             raise Rejected("; ".join(result.failures))
     return result
 
 
-def build_instructions(model, onnx_path, precision, size, batch_range, channels=3):
-    """The commands that build the engine on the target GPU host (a few lines of text)."""
-    shapes = {key: f"{onnx_export.INPUT_NAME}:{batch}x{size[0]}x{size[1]}x{channels}"
-              for key, batch in zip(("min", "opt", "max"), batch_range)}
-    trtexec = ["trtexec", f"--onnx={onnx_path}", f"--saveEngine={pathlib.Path(onnx_path).stem}.{precision}.engine",
-               *(f"--{key}Shapes={value}" for key, value in shapes.items())]
-    if precision in ("fp16", "int8"):
-        trtexec.append("--fp16")
-    if precision == "int8":
-        trtexec.append("--int8")
-    return "\n".join([
-        "Engines belong to one GPU model and one TensorRT version: build the engine on the target host "
-        "(NVIDIA GPU, TensorRT >= 8.6 with its Python package, cuda-python) with",
-        f"  python -m export.trt {shlex.quote(str(model))} --precision {precision}",
-        "or, from the verified ONNX file copied there, with TensorRT's trtexec:",
-        "  " + " ".join(shlex.quote(part) for part in trtexec),
-    ])
+# --------------------------------------------------------------------------------------------- instructions
+
+def trtexec_command(plan, paths, engine, size, batch_range, channels=3):
+    """trtexec's command line building ``engine`` as ``plan`` says, from ``paths`` (as :func:`onnx_files`)."""
+    shapes = [f"--{key}Shapes={onnx_export.INPUT_NAME}:{batch}x{size[0]}x{size[1]}x{channels}"
+              for key, batch in zip(("min", "opt", "max"), batch_range)]
+    return shlex.join(["trtexec", f"--onnx={paths[plan.onnx]}", f"--saveEngine={engine}", *shapes,
+                       *plan.trtexec_flags])
 
 
-def main(argv=None):
+def build_instructions(command, paths, engine, precision, size, batch_range, channels=3):
+    """The commands that build the engine on the target GPU host (a few lines of text): ``command`` (this
+    command line, as :func:`command_line`), then trtexec's, one per TensorRT family."""
+    lines = ["Engines belong to one GPU model and one TensorRT version: build the engine on the target host "
+             "(NVIDIA GPU, TensorRT 8.6, 10.x or 11.x with its Python package, cuda-python) with",
+             f"  {command}",
+             "or, from the verified ONNX files copied there, with TensorRT's trtexec:"]
+    for version in FAMILIES:
+        plan = build_plan(version, precision)
+        lines += [f"  # TensorRT {plan.family}",
+                  "  " + trtexec_command(plan, paths, engine, size, batch_range, channels)]
+    return "\n".join(lines)
+
+
+# every option that changes what gets built or checked, repeated by command_line: (flag, destination)
+REPEATED_OPTIONS = (("-o", "output"), ("--weights", "weights"), ("--batch", "batch"), ("--min-batch", "min_batch"),
+                    ("--opt-batch", "opt_batch"), ("--max-batch", "max_batch"), ("--input-size", "input_size"),
+                    ("--samples", "samples"), ("--num-samples", "num_samples"),
+                    ("--representative", "representative"), ("--num-representative", "num_representative"),
+                    ("--keep-batchnorm", "keep_batchnorm"), ("--opset", "opset"), ("--report", "report"))
+
+
+def command_line(parser, options):
+    """``python -m export.trt MODEL --precision P ...`` repeating every option of ``options`` that matters
+    and differs from ``parser``'s default."""
+    words = ["python", "-m", "export.trt", str(options.model), "--precision", options.precision]
+    for flag, dest in REPEATED_OPTIONS:
+        value = getattr(options, dest)
+        if value == parser.get_default(dest):
+            continue
+        if value is True:
+            words.append(flag)
+        else:
+            words += [flag, ",".join(map(str, value)) if isinstance(value, tuple) else str(value)]
+    return shlex.join(words)
+
+
+# --------------------------------------------------------------------------------------------- command
+
+def make_parser():
     parser = common.make_parser("python -m export.trt", __doc__)
     parser.add_argument("--precision", choices=sorted(PRECISIONS), default="fp16", help="engine precision")
     parser.add_argument("--min-batch", type=int, default=1, help="smallest batch of the optimization profile")
     parser.add_argument("--opt-batch", type=int, default=8, help="batch TensorRT tunes the kernels for")
     parser.add_argument("--max-batch", type=int, default=32, help="largest batch of the optimization profile")
-    parser.add_argument("--int8-mode", choices=["auto", "explicit", "calibrate"], default="auto",
-                        help="explicit QDQ quantization (TensorRT >= 10) or the entropy calibrator; "
-                             "auto: by the TensorRT version")
     common.add_calibration_options(parser, 64)
     parser.add_argument("--opset", type=int, default=onnx_export.DEFAULT_OPSET, help="ONNX opset")
+    return parser
+
+
+def main(argv=None):
+    parser = make_parser()
     options = parser.parse_args(argv)
-    return common.run_main(lambda _: _main(options), argv)
+    return common.run_main(lambda _: _main(options, command_line(parser, options)), argv)
 
 
-def _main(options):
+def _main(options, command):
     batch_range = ((options.batch,) * 3 if options.batch
                    else (options.min_batch, options.opt_batch, options.max_batch))
     if not 1 <= batch_range[0] <= batch_range[1] <= batch_range[2]:
         raise common.ExportError(f"batches must grow: 1 <= min {batch_range[0]} <= opt {batch_range[1]} <= max "
                                  f"{batch_range[2]}")
+    why_not = tensorrt_unavailable()
+    plan = None if why_not else local_plan(options.precision)  # an unsupported TensorRT fails here, early
     job = common.prepare_job(options, "{name}." + options.precision + ".engine")
-    onnx_path = job.output.with_name(f"{job.name}.onnx")
-    result = onnx_export.export_onnx(job.model, onnx_path, samples=job.samples, reference=job.reference,
-                                     opset=options.opset, name=job.name)
-    status = report.finish(result, onnx_path.parent / f"{onnx_path.name}.report.json")
+    paths = onnx_files(job.output)
+    if job.output in paths.values():
+        raise common.ExportError(f"{job.output}: the engine would overwrite its own ONNX file: name it "
+                                 "OUT.engine")
+    # the ONNX files the build needs: this TensorRT's, or, to build elsewhere, those of every family
+    needed = {plan.onnx} if plan else {build_plan(version, options.precision).onnx for version in FAMILIES}
+    result = onnx_export.export_onnx(job.model, paths["fp32"], samples=job.samples, reference=job.reference,
+                                     reference_logits=job.reference_logits, opset=options.opset, name=job.name)
+    status = report.finish(result, _report_path(paths["fp32"]))
     if status:
         return status
-    calibration = None
-    if options.precision == "int8":
-        calibration = common.calibration_images(job, options)
-    why_not = tensorrt_unavailable()
-    int8_mode = options.int8_mode
-    if options.precision == "int8" and (int8_mode == "explicit" or (int8_mode == "auto" and (
-            why_not is not None or default_int8_mode() == "explicit"))):
-        int8_mode = "explicit"
-        qdq_path = onnx_path.with_name(f"{job.name}.int8.onnx")
-        qdq = onnx_export.export_onnx_int8(onnx_path, qdq_path, samples=job.samples, reference=job.reference,
-                                           calibration=calibration, name=job.name)
-        status = report.finish(qdq, qdq_path.parent / f"{qdq_path.name}.report.json")
+    if "fp16" in needed:
+        result = onnx_export.export_onnx_fp16(paths["fp32"], paths["fp16"], samples=job.samples,
+                                              reference=job.reference, reference_logits=job.reference_logits,
+                                              name=job.name)
+        status = report.finish(result, _report_path(paths["fp16"]))
         if status:
             return status
-        onnx_path = qdq_path
+    if "int8" in needed:
+        result = onnx_export.export_onnx_int8(paths["fp32"], paths["int8"], samples=job.samples,
+                                              reference=job.reference, calibration=common.calibration_images(
+                                                  job, options), name=job.name)
+        status = report.finish(result, _report_path(paths["int8"]))
+        if status:
+            return status
     if why_not is not None:
+        written = ", ".join(str(paths[kind]) for kind in ("fp32", "fp16", "int8") if kind == "fp32" or kind in needed)
         print(f"error: no TensorRT engine built on this machine: {why_not}.\n"
-              f"The ONNX model {onnx_path} is written and verified.\n"
-              + build_instructions(options.model, onnx_path, options.precision, job.size, batch_range,
+              f"The ONNX files {written} are written and verified.\n"
+              + build_instructions(command, paths, job.output, options.precision, job.size, batch_range,
                                    common.input_channels(job.model)), file=sys.stderr)
         return NO_ENGINE_STATUS
-    result = export_engine(onnx_path, job.output, samples=job.samples, reference=job.reference,
-                           output_names=onnx_export.output_names(job.model), precision=options.precision,
-                           batch_range=batch_range, calibration=calibration,
-                           int8_mode="calibrate" if int8_mode == "auto" else int8_mode, name=job.name)
+    result = export_engine(paths, job.output, samples=job.samples, reference=job.reference,
+                           output_names=onnx_export.output_names(job.model),
+                           reference_logits=job.reference_logits, precision=options.precision,
+                           batch_range=batch_range, name=job.name, plan=plan)
     return report.finish(result, job.report_path)
+
+
+def _report_path(path):
+    return path.parent / f"{path.name}.report.json"
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The one builder: a neutral :class:`converters.graph.Graph` -> a ``keras.Model`` (NHWC), with its weights.
 
 Each node becomes Keras layers through its op's maker (:mod:`keras_zoo.layer_makers`); the weights are given
-at variable creation and checked (:mod:`keras_zoo.weight_assignment`). ``port_weights`` and ``keras_name`` are
-importable from here too.
+at variable creation and checked (:mod:`keras_zoo.weight_assignment`), and so is the memory the parameters and
+one sample's activations need, before anything that cannot fit is allocated. ``port_weights`` and
+``keras_name`` are importable from here too.
 """
 
 import logging
@@ -34,6 +35,8 @@ def build_model(graph, *, input_shape=None, preprocessing=None, name=None):
 
     ``input_shape`` (H, W) or (C, H, W) overrides the graph's image inputs' sizes (None dims stay free);
     ``preprocessing`` (a :class:`keras_zoo.preprocessing.Preprocessing`) is applied to the first input.
+    A layer whose parameters (with the ones before it), or one sample's activations at it, need more than the
+    available memory is a ConversionError naming it and the bytes, raised before the memory is allocated.
     """
     inputs, tensors, initial = [], {}, InitialWeights(graph)
     for index, (blob, shape) in enumerate(graph.inputs.items()):
@@ -43,6 +46,7 @@ def build_model(graph, *, input_shape=None, preprocessing=None, name=None):
             raise ConversionError(str(exc), path=graph.source or graph.name) from None
         tensor = keras.Input(shape=channels_last_shape(shape), name=keras_name(blob))
         inputs.append(tensor)
+        initial.budget.check_activations(_InputNode(blob), [tensor], what="the input")
         if preprocessing is not None and index == 0:
             tensor = _preprocess(graph, blob, tensor, preprocessing)
         tensors[blob] = tensor
@@ -57,14 +61,23 @@ def build_model(graph, *, input_shape=None, preprocessing=None, name=None):
                            initial.initializer_for(node))
         except (ValueError, TypeError, KeyError) as exc:
             raise node_error(graph, node, f"cannot build: {exc}") from exc
+        initial.budget.check_activations(node, [tensors[blob] for blob in node.inputs] + list(outputs))
         for blob, tensor in zip(node.outputs, outputs):
             tensors[blob] = tensor
     outputs = _named_outputs(graph, tensors, inputs)
     model = keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs[0] if len(outputs) == 1 else outputs,
                         name=keras_name(name or graph.name))
     initial.detach(model)
-    port_weights(model, graph, assigned=initial.assigned)
+    port_weights(model, graph, assigned=initial.assigned, nonfinite=initial.nonfinite)
+    initial.nonfinite.warn()
     return model
+
+
+class _InputNode:
+    """An input blob where a message names a layer."""
+
+    def __init__(self, blob):
+        self.name, self.op, self.source_type = blob, "input", "Input"
 
 
 def _preprocess(graph, blob, tensor, preprocessing):

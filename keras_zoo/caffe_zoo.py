@@ -116,8 +116,9 @@ def _local_candidates(directory, fields):
 
 
 def find_caffemodel(directory, fields, *, cache_dir=None, progress=True):
-    """Local path of the directory's caffemodel, SHA1-verified: found in the directory (or ``cache_dir``),
-    else downloaded from ``caffemodel_url``."""
+    """Local path of the directory's caffemodel, SHA1-verified (once; then remembered): found in the directory
+    (or ``cache_dir``), else downloaded from ``caffemodel_url``, which must be an http or https URL (a readme
+    comes from anywhere: it cannot make keras_zoo copy a local file or fetch another scheme)."""
     directory = pathlib.Path(directory)
     sha1 = fields.get("sha1") or None
     search = _local_candidates(directory, fields)
@@ -125,12 +126,12 @@ def find_caffemodel(directory, fields, *, cache_dir=None, progress=True):
         search += _local_candidates(pathlib.Path(cache_dir), fields)
     for path in search:
         if path.is_file():
-            downloads.verify(path, sha1=sha1)
-            return path
+            return downloads.verify_once(path, sha1=sha1)
     name, url = _weights_name(fields), fields.get("caffemodel_url")
     if not name or not url:
         raise ConversionError("the caffemodel is not in the directory and the readme gives no caffemodel_url",
                               path=directory / README)
+    downloads.check_url(url, path=directory / README, what="caffemodel_url")
     if not sha1:
         log.warning("%s: the readme gives no sha1; the caffemodel cannot be verified", directory / README)
     if cache_dir is None:

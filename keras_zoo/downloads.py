@@ -7,12 +7,19 @@ verified original files (``.part`` while downloading).
 own URL; ``KERAS_ZOO_OFFLINE=1`` skips the files' own URLs (downloads folder and mirror only). Two processes
 asking for the same file at once wait on one lock (``fcntl``); a download is written under a temporary name and
 renamed into place, so no reader ever sees half a file.
+
+Every file is verified against its published checksums before its first use, whoever put it there (a download,
+the user); the digests are remembered in ``downloads/.<name>.verified`` (keyed by the file's path, size and
+modification time), so a file is hashed again only when it changes. Only http and https URLs are downloaded
+(cards, readmes); local files come only from the places the user names (the downloads folder, a mirror
+directory or ``file://`` mirror, a model-zoo directory).
 """
 
 import contextlib
 import fcntl
 import hashlib
 import http.client
+import json
 import logging
 import os
 import pathlib
@@ -23,10 +30,13 @@ import urllib.parse
 import urllib.request
 
 from converters.errors import ConversionError
+from keras_zoo.files import write_json
 
 log = logging.getLogger(__name__)
 
 CHECKSUMS = ("sha256", "sha1", "md5")
+WEB_SCHEMES = ("http", "https")  # what is downloaded from a card's or a readme's URL
+MIRROR_SCHEMES = WEB_SCHEMES + ("ftp",)  # a URL mirror is the user's own choice
 CHUNK = 1 << 20
 ATTEMPTS = 3  # tries per location; each resumes where the last one stopped
 TIMEOUT_S = 60
@@ -66,21 +76,93 @@ def _accepted(md5=None, sha1=None, sha256=None):
             for kind in CHECKSUMS if given[kind]}
 
 
-def verify(path, *, md5=None, sha1=None, sha256=None):
-    """Raise ConversionError unless ``path`` has every checksum given (one value or a sequence of accepted
-    ones); the message names the expected one."""
-    expected = _accepted(md5, sha1, sha256)
-    if not expected:
-        return
-    digests = {kind: hashlib.new(kind) for kind in expected}
+def _digests(path, kinds):
+    """``{kind: hex digest}`` of the file at ``path``, read once for all ``kinds``."""
+    digests = {kind: hashlib.new(kind) for kind in kinds}
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK):
             for digest in digests.values():
                 digest.update(chunk)
+    return {kind: digest.hexdigest() for kind, digest in digests.items()}
+
+
+def _compare(path, expected, actual, kept=""):
+    """ConversionError unless each ``actual`` digest is one of the ``expected`` values of its kind."""
     for kind, values in expected.items():
-        actual = digests[kind].hexdigest()
-        if actual not in values:
-            raise ConversionError(f"{kind} is {actual}, expected {kind} {' or '.join(values)}", path=path)
+        if actual[kind] not in values:
+            raise ConversionError(f"{kind} is {actual[kind]}, expected {kind} {' or '.join(values)}{kept}",
+                                  path=path)
+
+
+def verify(path, *, md5=None, sha1=None, sha256=None):
+    """Raise ConversionError unless ``path`` has every checksum given (one value or a sequence of accepted
+    ones); the message names the expected and the actual one. Hashes the file every time (see
+    :func:`verify_once`)."""
+    expected = _accepted(md5, sha1, sha256)
+    if expected:
+        _compare(path, expected, _digests(path, expected))
+
+
+def _record_path(path):
+    return downloads_dir() / f".{pathlib.Path(path).name}.verified"
+
+
+def _identity(path):
+    """What a remembered verification is keyed by: the file's resolved path, size and modification time."""
+    stat = os.stat(path)
+    return {"path": str(pathlib.Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _remembered(identity):
+    """The digests recorded for the file of ``identity``, or None (never recorded, or the file changed)."""
+    try:
+        record = json.loads(_record_path(identity["path"]).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or any(record.get(key) != value for key, value in identity.items()):
+        return None
+    digests = record.get("digests")
+    return dict(digests) if isinstance(digests, dict) else None
+
+
+def _remember(identity, digests):
+    try:
+        write_json({**identity, "digests": digests}, _record_path(identity["path"]))
+    except OSError as error:  # only costs a second hashing later
+        log.debug("cannot record the verification of %s: %s", identity["path"], error)
+
+
+def verify_once(path, *, md5=None, sha1=None, sha256=None):
+    """:func:`verify`, remembered: the file's digests are recorded (keyed by its path, size and modification
+    time), so it is hashed again only once it changed. Without a published checksum the file is said to be
+    unverified (one warning). A mismatch raises ConversionError naming the file, the expected and the actual
+    checksums; the file (a user's, or verified before) is left where it is. Returns ``path``."""
+    path = pathlib.Path(path)
+    expected = _accepted(md5, sha1, sha256)
+    identity = _identity(path)
+    known = _remembered(identity)
+    if not expected:
+        if known is None:
+            log.warning("%s: no published checksum, the file is not verified", path)
+            _remember(identity, {})
+        return path
+    missing = [kind for kind in expected if kind not in (known or {})]
+    if missing:
+        known = {**(known or {}), **_digests(path, missing)}
+        _remember(identity, known)
+    _compare(path, expected, known, "; the file is kept as it is: replace it with the original file (or delete "
+                                    "it to download it again)")
+    return path
+
+
+def check_url(url, schemes=WEB_SCHEMES, *, path=None, what="URL"):
+    """ConversionError naming ``path`` and ``url`` unless the URL's scheme is one of ``schemes`` (a card's or
+    a readme's URL must be http or https: no local files, ftp, data or script URLs)."""
+    parsed = urllib.parse.urlparse(str(url))
+    if parsed.scheme.lower() not in schemes or not parsed.netloc:
+        allowed = " and ".join([", ".join(schemes[:-1]), schemes[-1]] if len(schemes) > 1 else schemes)
+        raise ConversionError(f"{what} {url!r}: only {allowed} URLs are downloaded (local files come only from the "
+                              "downloads folder, a model-zoo directory or a KERAS_ZOO_MIRROR you name)", path=path)
 
 
 class _Progress:
@@ -144,17 +226,19 @@ def _transfer(url, part, progress):
         raise http.client.IncompleteRead(b"", total - received)
 
 
-def download(url, dest, *, md5=None, sha1=None, sha256=None, progress=True):
-    """Download ``url`` to ``dest``: resumable, checksum-verified, atomic, locked; returns ``dest``.
+def download(url, dest, *, md5=None, sha1=None, sha256=None, progress=True, schemes=WEB_SCHEMES):
+    """Download ``url`` (its scheme one of ``schemes``: http, https) to ``dest``: resumable, checksum-verified,
+    atomic, locked; returns ``dest``.
 
-    A file already at ``dest`` is trusted (it was verified before it got there). A checksum mismatch deletes
-    the download and raises ConversionError naming the expected checksum; network problems raise
-    WeightsUnavailable once ``ATTEMPTS`` resumed tries have failed.
+    A file already at ``dest`` is verified once (:func:`verify_once`; a mismatch is reported, the file kept).
+    A download's checksum mismatch deletes it and raises ConversionError naming the expected checksum; its
+    digests are remembered. Network problems raise WeightsUnavailable once ``ATTEMPTS`` resumed tries have failed.
     """
     dest = pathlib.Path(dest)
+    check_url(url, schemes, path=dest.name)
     with file_lock(dest):
         if dest.exists():
-            return dest
+            return verify_once(dest, md5=md5, sha1=sha1, sha256=sha256)
         part = dest.with_name(dest.name + ".part")
         for attempt in range(1, ATTEMPTS + 1):
             before = part.stat().st_size if part.exists() else 0
@@ -169,15 +253,18 @@ def download(url, dest, *, md5=None, sha1=None, sha256=None, progress=True):
                 if attempt == ATTEMPTS or not progressed:  # only a transfer cut mid-way is worth resuming
                     raise WeightsUnavailable(f"cannot download {url}: {reason}", path=dest.name) from None
                 log.warning("download of %s interrupted (%s); resuming", url, reason)
+        expected = _accepted(md5, sha1, sha256)
+        digests = _digests(part, expected)
         try:
-            verify(part, md5=md5, sha1=sha1, sha256=sha256)
+            _compare(part, expected, digests)
         except ConversionError as error:
             part.unlink(missing_ok=True)
             raise ConversionError(f"downloaded from {url}: {error.reason}; the file was deleted",
                                   path=dest.name) from None
-        if not _accepted(md5, sha1, sha256):
+        if not expected:
             log.warning("%s: no published checksum, the download is not verified", dest.name)
         os.replace(part, dest)
+        _remember(_identity(dest), digests)
     return dest
 
 
@@ -187,7 +274,7 @@ def _mirror_locations(filename):
     if not mirror:
         return []
     parsed = urllib.parse.urlparse(mirror)
-    if parsed.scheme in ("http", "https", "ftp"):
+    if parsed.scheme in MIRROR_SCHEMES:
         return [("url", mirror.rstrip("/") + "/" + urllib.parse.quote(filename))]
     directory = pathlib.Path(urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else mirror)
     return [("dir", directory.expanduser() / filename)]
@@ -197,29 +284,30 @@ def fetch(file, *, progress=True):
     """Local path of an original file (a :class:`~keras_zoo.cards.records.FileSpec`: ``filename``, ``url`` or
     None, ``checksums()``).
 
-    Order: the downloads folder (no network), ``KERAS_ZOO_MIRROR`` (a directory: used in place after
-    verification; a base URL: downloaded), then ``url``. Offline with nothing cached raises WeightsUnavailable
-    saying which file to put where.
+    Order: the downloads folder (no network), ``KERAS_ZOO_MIRROR`` (a directory: used in place; a base URL:
+    downloaded), then ``url`` (http or https only). Each file is verified before its first use, wherever it
+    came from (:func:`verify_once`: a user's file that does not match is refused, never deleted). Offline with
+    nothing cached raises WeightsUnavailable saying which file to put where.
     """
     dest = downloads_dir() / file.filename
-    if dest.exists():
-        return dest
     checksums = file.checksums()
+    if dest.exists():
+        return verify_once(dest, **checksums)
     failures, bad_checksum = [], None
     offline = os.environ.get("KERAS_ZOO_OFFLINE", "").strip() not in ("", "0")
     if offline and file.url:
         failures.append("KERAS_ZOO_OFFLINE is set")
     use_url = file.url and not offline
-    locations = _mirror_locations(file.filename) + ([("url", file.url)] if use_url else [])
-    for kind, where in locations:
+    locations = [(kind, where, MIRROR_SCHEMES) for kind, where in _mirror_locations(file.filename)]
+    locations += [("url", file.url, WEB_SCHEMES)] if use_url else []
+    for kind, where, schemes in locations:
         if kind == "dir":
             if not where.exists():
                 failures.append(f"not in the mirror directory {where.parent}")
                 continue
-            verify(where, **checksums)  # a user's file: a mismatch is reported, never deleted
-            return where
+            return verify_once(where, **checksums)  # a user's file: a mismatch is reported, never deleted
         try:
-            return download(where, dest, progress=progress, **checksums)
+            return download(where, dest, progress=progress, schemes=schemes, **checksums)
         except WeightsUnavailable as error:
             failures.append(error.reason)
         except ConversionError as error:

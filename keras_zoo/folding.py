@@ -93,13 +93,59 @@ def _folded_arrays(layer, affines):
     return kernel, bias
 
 
-def _folded_layer(layer, affines):
-    """A copy of ``layer`` (same name and config, with a bias) holding the folded weights."""
+def _folded_values(layer, affines):
+    """The folded layer's ``[(name, value)]``: kernel and bias (in ``layer``'s dtype)."""
     kernel, bias = _folded_arrays(layer, affines)
-    folded = layer.__class__.from_config({**layer.get_config(), "use_bias": True})
-    folded.build(layer.input.shape)
-    folded.set_weights([kernel.astype(layer.kernel.dtype), bias.astype(layer.kernel.dtype)])
-    return folded
+    dtype = layer.kernel.dtype
+    return [("kernel", kernel.astype(dtype)), ("bias", bias.astype(dtype))]
+
+
+def _own_copy(layer, values=None, **changes):
+    """A new layer of ``layer``'s class and config (``changes`` applied to the config), built as ``layer`` was,
+    its variables created holding ``values`` (``[(variable name, array or tensor)]`` in ``layer.weights``'
+    order; default: ``layer``'s current weights): one copy of each weight, no initializer run, nothing shared.
+    """
+    new = layer.__class__.from_config({**layer.get_config(), **changes})
+    build = layer.get_build_config() if layer.built else None
+    if values is None:
+        values = [(variable.name, variable) for variable in layer.weights]
+    if not build and values:
+        if len(layer._inbound_nodes) != 1 or len(layer._inbound_nodes[0].input_tensors) != 1:
+            raise ValueError(f"cannot copy layer '{layer.name}': it has weights but no build config")
+        build = {"input_shape": tuple(layer.input.shape)}
+    if not build:
+        return new  # no weights: built when called
+    pending = list(values)
+    add_weight = new.add_weight
+
+    def seeded_add_weight(*args, **kwargs):
+        shape = tuple(kwargs.get("shape", args[0] if args else None) or ())
+        for index, (name, value) in enumerate(pending):
+            if name == kwargs.get("name") and tuple(value.shape) == shape:
+                del pending[index]
+                kwargs["initializer"] = _Value(value)
+                break
+        return add_weight(*args, **kwargs)
+
+    object.__setattr__(new, "add_weight", seeded_add_weight)  # only while building (Layer tracks setattr)
+    try:
+        new.build_from_config(build)
+    finally:
+        object.__delattr__(new, "add_weight")
+    if pending or len(new.weights) != len(values):  # variables made another way (sublayers...): assign them
+        new.set_weights([keras.ops.convert_to_numpy(value) for _, value in values])
+    return new
+
+
+class _Value:
+    """An initializer returning a given value (a backend tensor or array: copied once into the variable)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self, shape, dtype=None):
+        value, self.value = self.value, None  # once: the variable must not keep the source alive
+        return keras.ops.convert_to_tensor(value, dtype=dtype)
 
 
 def fold_batchnorm(model):
@@ -107,23 +153,26 @@ def fold_batchnorm(model):
     convolution or dense layer before them (those layers no longer exist in the copy).
 
     Exact up to float rounding; layers that cannot fold (a shared output, batch statistics, a Scale over
-    other axes) stay as they are. The copy shares the weights of every layer it does not change, so
-    ``model`` itself is best discarded. Returns ``model`` unchanged when nothing folds.
+    other axes) stay as they are. The copy owns its layers and weights (each copied at most once; TensorFlow
+    shares a buffer until either model writes to it): changing one model changes nothing in the other, and
+    ``copy.get_layer(name).output`` belongs to the copy's graph.
     """
     functional = hasattr(model, "_run_through_graph") and not isinstance(model, keras.Sequential)
     if not functional:
         raise ValueError(f"fold_batchnorm takes a functional keras.Model, got {type(model).__name__}")
-    plan = fold_plan(model)
-    if not plan:
-        return model
-    removed = {affine.name for affines in plan.values() for affine in affines}
+    plan = {id(model.get_layer(name)): affines for name, affines in fold_plan(model).items()}
+    removed = {id(affine) for affines in plan.values() for affine in affines}
 
     def clone(layer):
-        return _folded_layer(layer, plan[layer.name]) if layer.name in plan else layer
+        if id(layer) in removed:
+            return layer  # never called: its function is in the layer it folds into
+        if id(layer) in plan:
+            return _own_copy(layer, _folded_values(layer, plan[id(layer)]), use_bias=True)
+        return _own_copy(layer)
 
     def call(layer, *args, **kwargs):
-        return args[0] if layer.name in removed else layer(*args, **kwargs)
+        return args[0] if id(layer) in removed else layer(*args, **kwargs)
 
-    folded = keras.models.clone_model(model, clone_function=clone, call_function=call)
+    folded = keras.models.clone_model(model, clone_function=clone, call_function=call, recursive=True)
     log.info("%s: folded %d batch-norm/scale layers into %d layers", model.name, len(removed), len(plan))
     return folded

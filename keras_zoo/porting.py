@@ -7,12 +7,13 @@ import pathlib
 
 import numpy as np
 
-from converters.caffe import read_caffemodel
+from converters.caffe import read_caffemodel_weights
 from converters.errors import ConversionError
 from converters.graph import Node
 from converters.matconvnet import read_matconvnet
 from keras_zoo.builder import keras_name, port_weights
 from keras_zoo.cards.records import PortRules
+from keras_zoo.layers import Preprocess
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +27,13 @@ def file_format(path):
 
 def read_graph(path, fmt=None):
     """The neutral Graph (with weights) of an original ``.caffemodel`` or ``.mat`` file (``fmt``: by its
-    suffix unless given)."""
+    suffix unless given), for porting by layer name: a caffemodel is read as Caffe loads one, layer by layer
+    without assembling its net (:func:`~converters.caffe.read_caffemodel_weights`), so weights-only files
+    load too."""
     path = pathlib.Path(path)
     fmt = fmt or file_format(path)
     if fmt == "caffemodel":
-        return read_caffemodel(path)
+        return read_caffemodel_weights(path)
     if fmt == "mat":
         return read_matconvnet(path)
     raise ConversionError(f"unknown weights format {fmt!r} (expected .caffemodel or .mat)", path=path)
@@ -51,12 +54,28 @@ def graph_meta(graph):
 
 def port_by_rules(model, graph, rules=PortRules(), skip=()):
     """Assign the graph's weights to ``model`` by layer name, the file's layers mapped onto the builder's as
-    ``rules`` say; layers in ``skip`` (builder names) are left alone. Returns the names of the Keras layers
-    that got weights."""
+    ``rules`` say; layers in ``skip`` (builder names) are left alone. As Caffe loads trained weights, a file's
+    layer the model does not have is ignored (logged). Returns the names of the Keras layers that got weights
+    (see :func:`unloaded_layers` for the others)."""
     adapted = adapt_graph(graph, rules, model)
-    adapted.nodes = [node for node in adapted.nodes if node.name not in skip]
+    names = {layer.name for layer in model.layers}
+    ignored = [node.name for node in adapted.nodes if node.weights and keras_name(node.name) not in names
+               and node.name not in skip]
+    if ignored:
+        log.info("%s: layer(s) %s are not in %s; ignored", graph.source, ", ".join(ignored), model.name)
+    adapted.nodes = [node for node in adapted.nodes
+                     if node.name not in skip and (not node.weights or keras_name(node.name) in names)]
     port_weights(model, adapted)
     return {keras_name(node.name) for node in adapted.nodes if node.weights}
+
+
+def unloaded_layers(model, loaded, skip=()):
+    """The names of ``model``'s weighted layers (its preprocessing aside) that are neither in ``loaded`` nor
+    in ``skip`` (original or Keras names): what a file read by layer name did not give weights."""
+    skipped = {keras_name(name) for name in skip}
+    return [layer.name for layer in model.layers
+            if layer.weights and not isinstance(layer, Preprocess) and layer.name not in loaded
+            and layer.name not in skipped]
 
 
 def adapt_graph(graph, rules, model):

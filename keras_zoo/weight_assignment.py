@@ -3,16 +3,22 @@
 Large weights are assigned in slices along their last axis (:data:`CHUNK_BYTES` each), transposed by the backend
 from a memory-mapped file's pages, which are released once copied, so that converting a large model holds no
 second full-size copy. :class:`InitialWeights` gives the variables of a model being built their values at
-creation (no zeros first); :func:`port_weights` assigns the weights of a graph to an existing model.
+creation (no zeros first), refusing what cannot fit in memory (:class:`MemoryBudget`) before it is allocated;
+:func:`port_weights` assigns the weights of a graph to an existing model.
 """
 
+import logging
+import math
 import mmap
+import os
 
 import keras
 import numpy as np
 from keras import ops
 
 from keras_zoo.layer_makers import CONFIGURATION_CHECKS, affine_nchw_shape, keras_name, nchw_shape, node_error
+
+log = logging.getLogger(__name__)
 
 # Weights larger than this are assigned in slices along their last axis, to keep conversion memory lean.
 CHUNK_BYTES = 64 << 20
@@ -94,24 +100,53 @@ def _as_tensor(array):
     return ops.transpose(ops.convert_to_tensor(contiguous, dtype="float32"), tuple(int(a) for a in np.argsort(order)))
 
 
-def _blocks(array, transform, shape):
+class NonFinite:
+    """NaN and Inf counts per layer of the weights given to one model (counted on the slices as they are copied,
+    no extra pass over a file); :meth:`warn` logs one warning naming every layer that had any."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.counts = {}  # layer name -> [NaN, Inf]
+
+    def count(self, layer, block):
+        if bool(ops.isfinite(ops.sum(block))):  # every value finite (a NaN or Inf makes the sum non-finite)
+            return
+        nan, inf = int(ops.sum(ops.isnan(block))), int(ops.sum(ops.isinf(block)))
+        if nan or inf:
+            counts = self.counts.setdefault(layer, [0, 0])
+            counts[0] += nan
+            counts[1] += inf
+
+    def warn(self):
+        if not self.counts:
+            return
+        layers = "; ".join(f"{layer}: " + ", ".join(f"{n} {kind}" for n, kind in zip(counts, ("NaN", "Inf")) if n)
+                           for layer, counts in self.counts.items())
+        where = self.graph.meta.get("caffemodel") or self.graph.source or self.graph.name  # the weights' file
+        log.warning("%s: non-finite weights in %d layer(s) (its outputs may be NaN or Inf): %s", where,
+                    len(self.counts), layers)
+
+
+def _blocks(array, transform, shape, tally=None):
     """``(start, stop, block)``: ``transform(array)`` shaped as ``shape``, in slices along the last axis of about
     CHUNK_BYTES each (so that no second full-size copy of a large weight exists); then the file pages behind
-    a memory-mapped ``array`` are released."""
+    a memory-mapped ``array`` are released. ``tally``: ``(NonFinite, layer name)`` counting NaN and Inf."""
     columns = shape[-1] if shape else 1
     step = max(1, columns * CHUNK_BYTES // max(int(np.prod(shape)) * 4, 1))
     for start in range(0, columns, step):
         stop = min(start + step, columns)
         part = array[..., start:stop] if shape else array
         block = transform(_as_tensor(part))
+        if tally is not None:
+            tally[0].count(tally[1], block)
         yield start, stop, ops.reshape(block, (*shape[:-1], stop - start) if shape else ())
     _release_pages(array)
 
 
-def _materialise(array, transform, shape):
+def _materialise(array, transform, shape, tally=None):
     """``transform(array)`` as a float32 numpy array of ``shape``, built slice by slice."""
     value = np.empty(shape, np.float32)
-    for start, stop, block in _blocks(array, transform, shape):
+    for start, stop, block in _blocks(array, transform, shape, tally):
         if shape:
             value[..., start:stop] = ops.convert_to_numpy(block)
         else:
@@ -119,16 +154,16 @@ def _materialise(array, transform, shape):
     return value
 
 
-def _assign(variable, array, transform):
+def _assign(variable, array, transform, tally=None):
     """Assign ``transform(array)`` to ``variable``; on TensorFlow, large ones slice by slice in place."""
     shape = tuple(variable.shape)
     if int(np.prod(shape)) * 4 <= CHUNK_BYTES or len(shape) < 2 or keras.backend.backend() != "tensorflow":
-        variable.assign(_materialise(array, transform, shape))
+        variable.assign(_materialise(array, transform, shape, tally))
         return
     import tensorflow as tf  # only with the TensorFlow backend (the others need no TensorFlow)
 
     handle = variable.value.handle
-    for start, stop, block in _blocks(array, transform, shape):
+    for start, stop, block in _blocks(array, transform, shape, tally):
         tf.raw_ops.ResourceStridedSliceAssign(ref=handle, begin=[0] * (len(shape) - 1) + [start],
                                               end=[*shape[:-1], stop], strides=[1] * len(shape), value=block)
 
@@ -153,6 +188,110 @@ def _check_shape(graph, node, key, array, expected, layer_name):
                                       f"expects {tuple(expected)}")
 
 
+def _meminfo_bytes(field, path="/proc/meminfo"):
+    try:
+        with open(path) as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_room():
+    """Bytes the cgroup (v2) still lets this process have, or None without a limit."""
+    try:
+        with open("/sys/fs/cgroup/memory.max") as handle:
+            limit = handle.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as handle:
+            used = int(handle.read().strip())
+        return None if limit == "max" else max(int(limit) - used, 0)
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory():
+    """Bytes this process can still allocate: ``MemAvailable`` of /proc/meminfo (the cgroup's room if less);
+    where that is unreadable, the free physical pages (else all of them); None when nothing says."""
+    available = _meminfo_bytes("MemAvailable")
+    if available is None:
+        for pages in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):
+            try:
+                available = os.sysconf(pages) * os.sysconf("SC_PAGE_SIZE")
+                break
+            except (AttributeError, ValueError, OSError):
+                continue
+    room = _cgroup_room()
+    if room is not None:
+        available = room if available is None else min(available, room)
+    return available if available and available > 0 else None
+
+
+def _size(nbytes):
+    """``'2,304,000,000,000 bytes (2.1 TiB)'``."""
+    unit = max(0, min(int(math.log(max(nbytes, 1), 1024)), 4))
+    return f"{nbytes:,} bytes ({nbytes / 1024 ** unit:.1f} {('B', 'KiB', 'MiB', 'GiB', 'TiB')[unit]})"
+
+
+class MemoryBudget:
+    """What a model being built from ``graph`` may take: its parameters, and one sample's activations at one
+    layer (the layer's inputs and outputs), against ``available`` bytes (None: :func:`available_memory`, no limit
+    where that is unknown). Each check runs before the memory is allocated and raises :class:`ConversionError`
+    naming the layer, the count and the bytes needed."""
+
+    def __init__(self, graph, available=None):
+        self.graph = graph
+        self.available = available_memory() if available is None else available
+        self.parameters = 0  # bytes of the variables created so far
+
+    def _refuse(self, node, what, nbytes, needed, rest):
+        raise node_error(self.graph, node, f"{what} need {_size(nbytes)}; {rest} the model needs {_size(needed)}, "
+                                           f"more than the {_size(self.available)} of memory available")
+
+    def reserve(self, node, key, shape, dtype="float32"):
+        """Count the variable ``key`` of ``shape`` of ``node``'s layer, or refuse it if it cannot fit."""
+        count = math.prod(int(size) for size in shape)
+        dtype = keras.backend.standardize_dtype(dtype or "float32")
+        nbytes = count * np.dtype(dtype).itemsize
+        needed = self.parameters + nbytes
+        if self.available is not None and needed > self.available:
+            shown = tuple(int(size) for size in shape)
+            self._refuse(node, f"the {count:,} parameters of weight '{key}' {shown} ({dtype})", nbytes, needed,
+                         "with the parameters before them")
+        self.parameters = needed
+
+    def check_activations(self, node, tensors, what="the layer's inputs and outputs"):
+        """Refuse ``node`` when one sample's ``tensors`` (``what``: by default its layer's inputs and outputs,
+        Keras tensors) and the parameters so far cannot fit; tensors of unknown size are not counted."""
+        count = nbytes = 0
+        for tensor in {id(tensor): tensor for tensor in tensors}.values():  # in-place layers: counted once
+            sizes = tuple(tensor.shape)[1:]
+            if any(size is None for size in sizes):
+                continue
+            values = math.prod(sizes)
+            count += values
+            nbytes += values * np.dtype(keras.backend.standardize_dtype(tensor.dtype)).itemsize
+        if self.available is not None and self.parameters + nbytes > self.available:
+            self._refuse(node, f"the {count:,} values of one sample ({what})", nbytes, self.parameters + nbytes,
+                         "with the parameters")
+
+
+class CheckedZeros(keras.initializers.Zeros):
+    """Zeros, after the variable's size is checked against the memory budget."""
+
+    def __init__(self, budget=None, node=None, key=None):
+        self.budget, self.node, self.key = budget, node, key
+
+    def __call__(self, shape, dtype=None):
+        if self.budget is not None:
+            self.budget.reserve(self.node, self.key, shape, dtype)
+        return super().__call__(shape, dtype)
+
+    def get_config(self):
+        return {}
+
+
 class ConvertedWeight(keras.initializers.Initializer):
     """An initializer giving a variable its converted weight directly (no zeros first, no second copy)."""
 
@@ -162,46 +301,52 @@ class ConvertedWeight(keras.initializers.Initializer):
     def __call__(self, shape, dtype=None):
         array = self.node.weights[self.key]
         _check_shape(self.initial_weights.graph, self.node, self.key, array, shape, keras_name(self.node.name))
+        self.initial_weights.budget.reserve(self.node, self.key, shape, dtype)
         self.initial_weights.assigned.add((self.node.name, self.key))
-        return _materialise(array, self.transform, tuple(shape))
+        return _materialise(array, self.transform, tuple(shape), (self.initial_weights.nonfinite, self.node.name))
 
 
 class InitialWeights:
     """The initializers of one model being built from ``graph``: which weights were given at variable creation
-    (``assigned``: ``(node name, weight name)`` pairs)."""
+    (``assigned``: ``(node name, weight name)`` pairs), and the :class:`MemoryBudget` every variable is
+    checked against before it is allocated (``available``: bytes, default the machine's)."""
 
-    def __init__(self, graph):
+    def __init__(self, graph, available=None):
         self.graph = graph
         self.assigned = set()
+        self.budget = MemoryBudget(graph, available)
+        self.nonfinite = NonFinite(graph)
         self._layers = []
 
     def initializer_for(self, node):
         """``initializer(key, flattened=None)`` for the makers: the node's weight ``key`` as a
-        :class:`ConvertedWeight` ('zeros' where the node has none); ``flattened``: the (H, W, C) shape a dense
-        layer's input is flattened from."""
+        :class:`ConvertedWeight` (zeros where the node has none); ``flattened``: the (H, W, C) shape a dense
+        layer's input is flattened from. Both check the variable against the memory budget first."""
         def initializer(key, flattened=None):
+            self._layers.append(keras_name(node.name))
             if key not in node.weights:
-                return "zeros"
+                return CheckedZeros(self.budget, node, key)
             transform = (dense_kernel_transform(np.shape(node.weights[key]), flattened)
                          if node.op == "dense" and key == "kernel" else _unchanged)
-            self._layers.append(keras_name(node.name))
             return ConvertedWeight(self, node, key, transform)
         return initializer
 
     def detach(self, model):
         """Replace the initializers in the built layers' configs by 'zeros' (they must not be serialised)."""
+        layers = {layer.name: layer for layer in model.layers}
         for name in set(self._layers):
-            layer = model.get_layer(name)
+            layer = layers.get(name)
             for attribute in ("kernel_initializer", "bias_initializer"):
-                if isinstance(getattr(layer, attribute, None), ConvertedWeight):
+                if isinstance(getattr(layer, attribute, None), (ConvertedWeight, CheckedZeros)):
                     setattr(layer, attribute, keras.initializers.get("zeros"))
 
 
 def _check_configuration(graph, node, layer):
     """ConversionError where ``node`` (a convolution or LRN) computes another function than the Keras ``layer``
-    it maps to: the file's network differs from the model's (e.g. other LRN constants or pads)."""
+    it maps to: the file's network differs from the model's (e.g. other LRN constants or pads). A node the file
+    does not describe (``attrs['described'] is False``: a weights-only caffemodel) is not checked."""
     make, keys = CONFIGURATION_CHECKS.get(node.op, (None, ()))
-    if make is None:
+    if make is None or node.attrs.get("described") is False:
         return
     expected = make(node, layer.name)
     if type(expected) is not type(layer):
@@ -216,14 +361,17 @@ def _check_configuration(graph, node, layer):
                                       f"{wanted}: the networks differ")
 
 
-def port_weights(model, graph, *, rename=None, assigned=()):
+def port_weights(model, graph, *, rename=None, assigned=(), nonfinite=None):
     """Assign every weight-carrying node of ``graph`` to the layer of ``model`` with its (Keras) name.
 
     ``rename`` maps graph layer names to model layer names (a dict or a function) where they differ;
     ``assigned``: ``(node name, weight name)`` pairs already given (by :class:`InitialWeights`), left alone.
     Shapes are checked, and so are the convolutions' and LRNs' configurations (pads, strides, LRN constants);
-    a mismatch raises :class:`ConversionError` naming the file, the layer and both values. Returns ``model``.
+    a mismatch raises :class:`ConversionError` naming the file, the layer and both values. NaN and Inf in the
+    weights give one warning naming the layers (``nonfinite``: a :class:`NonFinite` counting on for a caller
+    that warns itself). Returns ``model``.
     """
+    tally = NonFinite(graph) if nonfinite is None else nonfinite
     layers = {layer.name: layer for layer in model.layers}  # get_layer scans every layer on each call
     for node in graph.nodes:
         if not node.weights and node.op not in CONFIGURATION_CHECKS:
@@ -254,8 +402,10 @@ def port_weights(model, graph, *, rename=None, assigned=()):
                 raise node_error(graph, node, f"weight '{key}' has no counterpart in Keras layer '{layer.name}' "
                                               f"(it has {sorted(variables)})")
             _check_shape(graph, node, key, array, variable.shape, layer.name)
-            _assign(variable, array, transform)
+            _assign(variable, array, transform, (tally, node.name))
         unassigned = sorted(set(variables) - set(arrays))
         if unassigned:
             raise node_error(graph, node, f"no weights for {unassigned} of Keras layer '{layer.name}'")
+    if nonfinite is None:
+        tally.warn()
     return model

@@ -17,7 +17,7 @@ from converters.errors import ConversionError
 from keras_zoo import cache
 from keras_zoo.cards import MEANS, MeanRef, PortRules
 from keras_zoo.downloads import downloads_dir, fetch, file_lock
-from keras_zoo.porting import file_format, graph_meta, port_by_rules, read_graph
+from keras_zoo.porting import file_format, graph_meta, port_by_rules, read_graph, unloaded_layers
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ def convert_source(card, source, *, reference, progress=True):
         log.info("converting %s for %s (once; cached as %s)", original.name, card.name, path)
         model = reference()
         names = port_by_rules(model, graph, source.port)
+        _refuse_unloaded(model, names, (), original)
         meta = graph_meta(graph)
         cache.save_by_name(model, path, names, meta=meta)
         if "mean" in meta:
@@ -68,7 +69,8 @@ def _load_file(model, card, path, skip):
     name = path.name.lower()
     if name.endswith((".caffemodel", ".mat")):
         source = source_for_file(card, path)
-        port_by_rules(model, read_graph(path), source.port if source else PortRules(), skip)
+        loaded = port_by_rules(model, read_graph(path), source.port if source else PortRules(), skip)
+        _refuse_unloaded(model, loaded, skip, path)
     elif name.endswith(".weights.h5") and cache.is_by_name_file(path):
         cache.load_by_name(model, path, skip=skip)
     elif name.endswith((".weights.h5", ".keras")):
@@ -78,6 +80,15 @@ def _load_file(model, card, path, skip):
             raise ConversionError(f"cannot load into {model.name}: {error}", path=path) from None
     else:
         raise ConversionError("weights must be a .caffemodel, .mat, .weights.h5 or .keras file", path=path)
+
+
+def _refuse_unloaded(model, loaded, skip, path):
+    """ConversionError naming the model's weighted layers the file gave nothing (files are read by layer name,
+    as Caffe reads them): they would keep their initial values."""
+    unloaded = unloaded_layers(model, loaded, skip)
+    if unloaded:
+        raise ConversionError(f"the file has no weights for the model's layer(s) {', '.join(unloaded)} (layers are "
+                              "matched by name): it holds another network", path=path)
 
 
 def load_weights(model, card, weights, *, reference=None, skip=(), progress=True):

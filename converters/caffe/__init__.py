@@ -27,6 +27,9 @@ bottoms...) makes ONE ConversionError listing every such layer, raised before th
 Outputs are the blobs no layer consumes, sorted by name: Caffe's Net keeps its available blobs in a
 ``std::set`` and reports them in that order.
 
+:func:`read_caffemodel_weights` reads a caffemodel as Caffe loads trained weights: by layer name, each layer on
+its own, no net assembled; it reads weights-only files (names, types and blobs) as well as full ones.
+
 Caffemodels are scanned at the protobuf wire level over a memory map: weight arrays are ``np.memmap`` views
 of the file (nothing is copied until the consumer reads them), converted once to the layouts of
 :mod:`converters.graph` (as transposed views where a transposition is needed).
@@ -38,7 +41,8 @@ type, in the table :data:`LAYERS`, where a custom layer type can be registered t
 """
 
 from converters.caffe.layers import LAYERS
-from converters.caffe.net import SUPPORTED_LAYER_TYPES, read_caffe, read_caffemodel
+from converters.caffe.net import SUPPORTED_LAYER_TYPES, read_caffe, read_caffemodel, read_caffemodel_weights
 from converters.caffe.wire import read_mean_file
 
-__all__ = ["read_caffe", "read_caffemodel", "read_mean_file", "SUPPORTED_LAYER_TYPES", "LAYERS"]
+__all__ = ["read_caffe", "read_caffemodel", "read_caffemodel_weights", "read_mean_file", "SUPPORTED_LAYER_TYPES",
+           "LAYERS"]

@@ -195,7 +195,25 @@ def pooling(layer, inputs, ctx):
                     for i, size in enumerate(shape[1:]))
     if any(size is not None and size < 1 for size in spatial):
         raise ctx.error(layer, f"output would be empty ({spatial}) for input {shape}")
+    if rounding == "ceil":
+        _refuse_windows_outside(layer, ctx, shape[1:], spatial, kernel, stride, pad)
     return _node(layer, "pool", attrs), [(shape[0],) + spatial]
+
+
+def _refuse_windows_outside(layer, ctx, sizes, counts, kernel, stride, pad):
+    """Caffe clips a last ceil-mode window that starts beyond the input only on padded axes; unpadded, such a
+    window covers nothing and its output is undefined (-FLT_MAX for MAX): refuse rather than guess."""
+    for axis, (size, count) in enumerate(zip(sizes, counts)):
+        if pad[axis]:
+            continue
+        if size is None and stride[axis] > kernel[axis]:
+            raise ctx.error(layer, f"ceil-mode pooling with stride {stride[axis]} > kernel {kernel[axis]} and no "
+                                   "padding covers nothing in its last window for some input sizes (Caffe's output "
+                                   "there is undefined): give a fixed input size (input_shape)")
+        if size is not None and (count - 1) * stride[axis] >= size:
+            raise ctx.error(layer, f"the last ceil-mode window (stride {stride[axis]}, kernel {kernel[axis]}, no "
+                                   f"padding) starts at {(count - 1) * stride[axis]}, beyond the input's {size} "
+                                   "rows or columns: Caffe's output there is undefined")
 
 
 @LAYERS.register("LRN")

@@ -348,6 +348,11 @@ def read_caffe(prototxt, caffemodel=None, *, input_shape=None, allow_unknown_fie
     return graph
 
 
+def _weights_only(net, layers):
+    """Whether a caffemodel holds only its layers' names, types and blobs (no bottom, top or input)."""
+    return not net.input and not any(layer.bottom or layer.top for layer in layers)
+
+
 def read_caffemodel(caffemodel, *, input_shape=None):
     """The Graph of the net definition embedded in a .caffemodel, with its weights in the neutral layouts.
 
@@ -355,12 +360,77 @@ def read_caffemodel(caffemodel, *, input_shape=None):
     data-layer inputs whose size the file does not record get ``None`` dimensions unless ``input_shape``
     says, and so do blobs read before any layer writes them (files saved without their input declaration).
     Layer parameters missing from old files are taken from the blobs where they determine them (num_output,
-    kernel size, bias_term).
+    kernel size, bias_term). A weights-only file (names, types and blobs: no net) is a ConversionError
+    saying how to use it (:func:`read_caffe` with its prototxt, or :func:`read_caffemodel_weights`).
     """
     input_shape = _check_input_shape(input_shape, caffemodel)
     net, blobs = scan_caffemodel(caffemodel)
+    try:
+        upgraded, _ = upgrade_layers(net)
+    except ValueError as exc:
+        raise ConversionError(str(exc), path=caffemodel) from None
+    if _weights_only(net, upgraded):
+        raise ConversionError("the caffemodel holds only its layers' weights (names, types and blobs, no bottoms "
+                              "or tops), not a net: convert it together with its prototxt, or load it by layer "
+                              "name into a zoo model (weights=<this file>)", path=caffemodel)
     layers, net_format = _select_layers(net, caffemodel, filter_phase=False)
     graph = _build_graph(net, layers, net_format, path=caffemodel, blobs=blobs, weight_path=caffemodel,
                          input_shape=input_shape, strict=False)
     graph.meta["caffemodel"] = str(caffemodel)
     return graph
+
+
+def read_caffemodel_weights(caffemodel):
+    """The weights of a caffemodel's layers by layer name, without assembling its net (as Caffe's
+    ``CopyTrainedLayersFrom`` reads a file: by name, only the blobs).
+
+    A Graph with no inputs or outputs and one node per layer that has blobs or describes itself (has its
+    ``*_param`` message; e.g. an LRN), each read on its own with input shapes unknown: weights in the neutral
+    layouts, attributes from the layer's parameters. A node of a layer with blobs but no parameters (weights-only
+    files of net-surgery scripts and some tools: name, type and blobs; old files: also bottoms and tops) has
+    ``attrs['described'] = False``: its other attributes are defaults or read off the blobs, not the file's. Layer types without a converter are skipped (warned where they
+    have blobs); split, input, data and loss layers are skipped. Works for both layouts: weights-only, and
+    the full one Caffe's ``Net::ToProto`` writes (every layer's parameters, the Split and Input layers).
+    """
+    net, blobs = scan_caffemodel(caffemodel)
+    try:
+        layers, net_format = upgrade_layers(net)
+    except ValueError as exc:
+        raise ConversionError(str(exc), path=caffemodel) from None
+    ctx = ConversionContext(caffemodel, caffemodel, blobs, embedded=True)
+    nodes, seen = [], set()
+    for layer in layers:
+        has_blobs = bool(blobs.get(layer.name))
+        described = any(field.name.endswith("_param") for field, _ in layer.ListFields())
+        if layer.name in seen or not (has_blobs or described) or layer.type in ("Input", "Split") \
+                or _is_data_layer(layer) or layer.type in DROPPED_LAYER_TYPES:
+            continue
+        seen.add(layer.name)
+        if layer.type not in LAYERS:
+            if has_blobs:
+                log.warning("%s: layer '%s' has weights but its type %s has no converter; not read", caffemodel,
+                            layer.name, layer.type)
+            continue
+        alone = schema.LayerParameter()
+        alone.CopyFrom(layer)
+        if not alone.bottom:
+            alone.bottom.append(f"{layer.name}/input")
+        if not alone.top:
+            alone.top.append(f"{layer.name}/output")
+        ctx.shapes = {bottom: (None, None, None) for bottom in alone.bottom}
+        try:
+            node = ctx.convert(alone)
+        except (ConversionError, ValueError, ArithmeticError, IndexError, TypeError) as exc:
+            if not has_blobs:  # nothing to load: a layer that cannot be read on its own is not needed
+                log.debug("%s: layer '%s' not read on its own: %s", caffemodel, layer.name, exc)
+                continue
+            if isinstance(exc, ConversionError):
+                raise
+            raise layer_error(caffemodel, f"invalid parameters: {exc}", layer) from None
+        node.inputs, node.outputs = list(layer.bottom), list(layer.top)
+        if not described:
+            node.attrs["described"] = False
+        nodes.append(node)
+    return Graph(name=net.name or pathlib.Path(caffemodel).stem, inputs={}, nodes=nodes, outputs=[],
+                 source=str(caffemodel), meta={"format": net_format, "net_name": net.name,
+                                               "caffemodel": str(caffemodel), "by_layer_name": True})

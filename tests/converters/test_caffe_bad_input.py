@@ -250,3 +250,14 @@ def test_fuzz_writer_generated_model_bytes(tmp_path, net):
             read_caffe(net, path)
         except ConversionError as exc:
             assert str(path) in str(exc)
+
+
+@pytest.mark.parametrize("size, stride, kernel", [(4, 2, 1), (5, 3, 1)])
+def test_ceil_pooling_window_beyond_the_input_is_refused(tmp_path, size, stride, kernel):
+    """Unpadded ceil-mode pooling whose last window starts past the input: Caffe computes an undefined value
+    there (it clips such windows only on padded axes), so the reader refuses the layer by name."""
+    path = tmp_path / "pool.prototxt"
+    path.write_text(f'input: "data" input_shape {{ dim: 1 dim: 1 dim: {size} dim: {size} }}\n'
+                    f'layer {{ name: "sub" type: "Pooling" bottom: "data" top: "sub" '
+                    f'pooling_param {{ pool: MAX kernel_size: {kernel} stride: {stride} }} }}\n')
+    raises(lambda: read_caffe(path), path, "'sub'", "undefined")

@@ -60,3 +60,37 @@ def test_segmentation_scores_are_pixel_shares():
     np.testing.assert_allclose(demo.scores_per_class(output, "segmentation"), [[0.6, 0.0, 0.4]])
     assert demo.top_classes(np.array([0.1, 0.5, 0.4]), ["a", "b", "c"], 2) == [("b", 0.5), ("c", 0.4)]
     assert demo.top_classes(np.array([0.1, 0.5]), None, 1) == [("class 1", 0.5)]
+
+
+def test_demo_exits_non_zero_naming_the_export_that_failed_its_check(tmp_path, monkeypatch, capsys):
+    """`make demo` runs `--export`: a TFLite artifact that is wrong (its classifier 1% off while converted) is
+    refused, and the demo says so on stderr and exits 1; the SavedModel, right, is written."""
+    pytest.importorskip("keras_zoo.builder")
+    from export import tflite
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "synset_words.txt").symlink_to(fixture_path("labels/ilsvrc12/synset_words.txt"))
+    monkeypatch.setenv("KERAS_ZOO_MIRROR", str(mirror))
+    convert = tflite.convert_tflite
+
+    def wrong_convert(model, **kwargs):
+        classifier = next(layer for layer in reversed(model.layers) if layer.weights)
+        weights = classifier.get_weights()
+        classifier.set_weights([weight * 1.01 for weight in weights])
+        try:
+            return convert(model, **kwargs)
+        finally:
+            classifier.set_weights(weights)
+
+    monkeypatch.setattr(tflite, "convert_tflite", wrong_convert)
+    out = tmp_path / "out"
+    assert demo.main(["--model", "googlenet", "--top", "1", "--export", str(out)]) == 1
+    captured = capsys.readouterr()
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("demo failed: TFLite export")
+    assert str(out / "googlenet.tflite") in errors[0] and "parity check failed" in errors[0]
+    assert "max rel error of the logits" in errors[0]
+    assert captured.out.count("PASSED") == 1 and captured.out.count("FAILED") == 1
+    assert (out / "saved_model" / "saved_model.pb").is_file() and not (out / "googlenet.tflite").exists()
+    assert sorted(path.name for path in out.iterdir()) == ["saved_model"]

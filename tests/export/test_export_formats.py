@@ -117,9 +117,10 @@ def test_saved_model_signatures(saved, model, samples):
 
 
 def test_saved_model_failing_parity_writes_nothing(model, samples, reference, tmp_path):
-    wrong = [reference[0][:, ::-1].copy()]
+    wrong = [reference[0][:, ::-1].copy()]  # wrong probabilities; the logits are the model's own
     result = saved_model.export_saved_model(model, tmp_path / "m" / "1", samples=samples, reference=wrong)
-    assert not result.passed and "max rel error" in result.failures[0]
+    assert not result.passed and "max abs error of the probabilities" in result.failures[0]
+    assert result.errors["judged_on"] == "logits" and result.errors["max_rel_error"] <= 1e-4
     assert not (tmp_path / "m" / "1").exists()
     assert [p.name for p in (tmp_path / "m").iterdir()] == []
 

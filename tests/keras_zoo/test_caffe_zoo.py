@@ -213,3 +213,40 @@ def test_convert_command_writes_model_and_card(tmp_path, capsys):
 def test_readme_file_names_cannot_leave_the_directory(tmp_path):
     fields = {"caffemodel": "../../elsewhere/net.caffemodel", "caffemodel_url": "http://127.0.0.1:9/a/b/"}
     assert caffe_zoo._local_candidates(tmp_path, fields) == [tmp_path / "net.caffemodel"]
+
+
+@pytest.mark.parametrize("cache", [False, True])
+@pytest.mark.parametrize("scheme", ["file", "ftp", "data", "javascript"])
+def test_a_readme_cannot_make_keras_zoo_copy_a_local_file(tmp_path, scheme, cache):
+    """A readme from anywhere naming a local file (or another scheme) as its caffemodel_url: refused with one
+    error naming the readme and the URL; nothing is copied into keras_zoo's folders."""
+    secret = tmp_path / "private" / "lenet_iter_10000.caffemodel"
+    secret.parent.mkdir()
+    shutil.copy(fixture_path(LENET + "lenet_iter_10000.caffemodel"), secret)
+    url = {"file": secret.as_uri(), "ftp": "ftp://127.0.0.1/lenet_iter_10000.caffemodel",
+           "data": "data:application/octet-stream;base64,AAAA", "javascript": "javascript:alert(1)"}[scheme]
+    directory = lenet_zoo(tmp_path, url, sha1_of(secret))
+    cache_dir = tmp_path / "cache" if cache else None
+    with pytest.raises(ConversionError) as error:
+        caffe_zoo.from_caffe_zoo(directory, cache_dir=cache_dir, progress=False)
+    message = str(error.value)
+    assert str(directory / "readme.md") in message and url in message and "http" in message
+    written = [path for folder in (tmp_path / "home", tmp_path / "cache") for path in folder.rglob("*")
+               if path.is_file() and not path.name.endswith(".lock")]
+    assert written == [] and not (directory / "lenet_iter_10000.caffemodel").exists()
+
+
+def test_a_local_caffemodel_is_verified_once(tmp_path, monkeypatch):
+    """The caffemodel in a model-zoo directory is SHA1-verified on first use, then remembered (not hashed
+    again until it changes)."""
+    from keras_zoo import downloads
+
+    weights = fixture_path(LENET + "lenet_iter_10000.caffemodel")
+    directory = lenet_zoo(tmp_path, "http://127.0.0.1:9/unused.caffemodel", sha1_of(weights))
+    shutil.copy(weights, directory / "lenet_iter_10000.caffemodel")
+    read = []
+    original = downloads._digests
+    monkeypatch.setattr(downloads, "_digests", lambda path, kinds: read.append(path) or original(path, kinds))
+    for _ in range(2):
+        assert caffe_zoo.read_caffe_zoo(directory, progress=False)[1] == directory / "lenet_iter_10000.caffemodel"
+    assert len(read) == 1

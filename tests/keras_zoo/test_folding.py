@@ -94,11 +94,172 @@ def test_folded_model_saves_and_loads_in_safe_mode(rng, tmp_path):
         assert_close_rel(got, expected, tol=1e-6)
 
 
-def test_nothing_to_fold_returns_the_model_and_other_models_are_refused():
-    model = keras_zoo.VGGM128(weights=None, include_preprocessing=False)
-    assert keras_zoo.fold_batchnorm(model) is model
+def test_nothing_to_fold_gives_an_equal_copy_and_other_models_are_refused(rng):
+    model = keras_zoo.VGGM128(weights=None, include_preprocessing=False, include_top=False,
+                              input_shape=(64, 64, 3))
+    copy = keras_zoo.fold_batchnorm(model)
+    assert copy is not model and [layer.name for layer in copy.layers] == [layer.name for layer in model.layers]
+    images = rng.uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(copy(images)), np.asarray(model(images)))
     with pytest.raises(ValueError, match="functional keras.Model.*Sequential"):
         keras_zoo.fold_batchnorm(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]))
+
+
+def _shared_layers(a, b):
+    ids = {id(layer) for layer in a.layers}
+    return [layer.name for layer in b.layers if id(layer) in ids]
+
+
+def _feature_outputs(model, layer, x):
+    """What a feature extractor ending at ``layer`` gives for ``x`` (a new keras.Model on model's graph)."""
+    return np.asarray(keras.Model(model.inputs, model.get_layer(layer).output)([x]))
+
+
+def test_the_folded_copy_owns_its_layers_and_weights(rng):
+    model = mixed_net(rng)
+    images = rng.standard_normal((2, 9, 11, 3)).astype(np.float32)
+    folded = keras_zoo.fold_batchnorm(model)
+    assert not _shared_layers(model, folded)
+    assert not {id(v) for v in model.weights} & {id(v) for v in folded.weights}
+    before = [np.asarray(out) for out in model(images)]
+    folded_before = [np.asarray(out) for out in folded(images)]
+    features = _feature_outputs(model, "relu1", images)
+    np.testing.assert_array_equal(folded.get_layer("conv2").kernel, model.get_layer("conv2").kernel)
+    # the copy's weights change: the original does not (a folded layer, a copied one, a kept batch norm)
+    for name in ("conv1", "conv2", "bn2", "fc"):
+        for variable in folded.get_layer(name).weights:
+            variable.assign(np.zeros(variable.shape, "float32") + 0.5)
+    for got, expected in zip(model(images), before):
+        np.testing.assert_array_equal(np.asarray(got), expected)
+    # and the other way round
+    folded = keras_zoo.fold_batchnorm(model)
+    for name in ("conv1", "bn1", "scale1", "conv2", "bn2", "conv4"):
+        layer = model.get_layer(name)
+        layer.set_weights([np.full(w.shape, 2.0, "float32") for w in layer.get_weights()])
+    for got, expected in zip(folded(images), folded_before):
+        np.testing.assert_array_equal(np.asarray(got), expected)
+    assert_close_rel(_feature_outputs(folded, "relu1", images), features, tol=1e-5)  # relu1 reads folded conv1
+
+
+class _WithSublayer(keras.layers.Layer):
+    """A layer whose weights belong to a sublayer (its variables are not made by its own add_weight)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = keras.layers.Dense(3, name="inner")
+
+    def build(self, input_shape):
+        self.inner.build(input_shape)
+
+    def call(self, x):
+        return self.inner(x)
+
+
+def test_nested_models_and_layers_with_sublayers_are_copied_too(rng):
+    inner = mixed_net(rng)
+    x = keras.Input((9, 11, 3), name="outer_in")
+    scores, _, _ = inner(x)
+    y = _WithSublayer(name="wrapped")(scores)
+    model = keras.Model(x, y)
+    _randomize(model, rng)
+    folded = keras_zoo.fold_batchnorm(model)
+
+    def every_layer(m):
+        return [sub for layer in m.layers for sub in [layer, *(every_layer(layer) if isinstance(layer, keras.Model)
+                                                                 else getattr(layer, "_layers", []))]]
+    assert not {id(layer) for layer in every_layer(model)} & {id(layer) for layer in every_layer(folded)}
+    images = rng.standard_normal((2, 9, 11, 3)).astype(np.float32)
+    before = np.asarray(model(images))
+    np.testing.assert_array_equal(np.asarray(folded(images)), before)
+    folded.get_layer("wrapped").inner.kernel.assign(np.zeros((7, 3), "float32"))
+    np.testing.assert_array_equal(np.asarray(model(images)), before)
+
+
+def test_the_issue_feature_extractor_on_a_folded_resnet(rng):
+    model = keras_zoo.ResNet50(weights=None, include_preprocessing=False, fold_batchnorm=True)
+    extractor = keras.Model(model.inputs, model.get_layer("pool5").output)
+    assert extractor.output.shape == (None, 1, 1, 2048)
+    images = rng.uniform(-100, 100, (1, 224, 224, 3)).astype(np.float32)
+    pooled = np.asarray(extractor(images))
+    flat = np.asarray(keras.Model(model.inputs, model.get_layer("res5c_relu").output)(images)).mean(axis=(1, 2))
+    assert_close_rel(pooled[:, 0, 0], flat, tol=1e-5)  # ResNet's pool5: a global 7x7 average
+
+
+FAMILIES = [  # builder, arguments (small inputs where the builder allows), a layer inside
+    ("VGG16", dict(include_top=False, input_shape=(32, 32, 3)), "pool4"),
+    ("VGGM128", dict(), "fc7"),
+    ("AlexNet", dict(include_top=False, input_shape=(67, 67, 3)), "norm2"),
+    ("CaffeNet", dict(), "fc6"),
+    ("GoogLeNet", dict(include_top=False, input_shape=(64, 64, 3)), "inception_4a_output"),
+    ("ResNet50", dict(include_top=False, input_shape=(64, 64, 3)), "res3a_relu"),
+    ("FCN32s", dict(input_shape=(64, 64, 3)), "pool5"),
+]
+
+
+LARGE = ("FCN32s", "CaffeNet", "VGGM128")  # built once (their fully connected layers take seconds)
+CASES = [(*family, preprocessing) for family in FAMILIES for preprocessing in (False, True)
+         if not (preprocessing and family[0] in LARGE)]
+
+
+@pytest.mark.parametrize("builder, arguments, layer, preprocessing", CASES,
+                         ids=[f"{case[0]}-{'pre' if case[3] else 'raw'}" for case in CASES])
+def test_feature_extractors_on_folded_zoo_models(rng, builder, arguments, layer, preprocessing):
+    model = getattr(keras_zoo, builder)(weights=None, include_preprocessing=preprocessing, **arguments)
+    _randomize(model, rng, kernels=False)
+    folded = keras_zoo.fold_batchnorm(model)
+    assert not _shared_layers(model, folded)
+    images = rng.uniform(0, 255, (1, *model.input.shape[1:])).astype(np.float32)
+    assert_close_rel(_feature_outputs(folded, layer, images), _feature_outputs(model, layer, images), tol=1e-5)
+    if builder not in LARGE:  # the builders' fold_batchnorm=True
+        built = getattr(keras_zoo, builder)(weights=None, include_preprocessing=preprocessing, fold_batchnorm=True,
+                                            **arguments)
+        extractor = keras.Model(built.inputs, built.get_layer(layer).output)
+        assert extractor.output.shape == model.get_layer(layer).output.shape
+
+
+def test_feature_extractor_on_a_folded_loaded_model(rng, tmp_path):
+    model = keras_zoo.ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
+    _randomize(model, rng, kernels=False)
+    model.save(tmp_path / "resnet.keras")
+    loaded = keras.saving.load_model(tmp_path / "resnet.keras")
+    folded = keras_zoo.fold_batchnorm(loaded)
+    assert not _shared_layers(loaded, folded) and "bn2a_branch1" not in [layer.name for layer in folded.layers]
+    images = rng.uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    for layer in ("res2a_relu", "res4f"):
+        assert_close_rel(_feature_outputs(folded, layer, images), _feature_outputs(model, layer, images), tol=1e-5)
+
+
+SMALL_BN_NET = """name: "small_bn"
+input: "data" input_shape { dim: 1 dim: 3 dim: 12 dim: 12 }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+        convolution_param { num_output: 4 kernel_size: 3 pad: 1 bias_term: false } }
+layer { name: "bn1" type: "BatchNorm" bottom: "conv1" top: "conv1" }
+layer { name: "scale1" type: "Scale" bottom: "conv1" top: "conv1" scale_param { bias_term: true } }
+layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1"
+        pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "fc2" type: "InnerProduct" bottom: "pool1" top: "fc2" inner_product_param { num_output: 3 } }
+"""
+
+
+def test_feature_extractor_on_a_folded_caffe_conversion(rng, tmp_path):
+    from converters.writers.caffe import write_caffemodel
+
+    prototxt = tmp_path / "small_bn.prototxt"
+    prototxt.write_text(SMALL_BN_NET)
+    mean, variance = rng.standard_normal(4).astype(np.float32), rng.uniform(0.5, 2, 4).astype(np.float32)
+    caffemodel = write_caffemodel(tmp_path / "small_bn.caffemodel", [
+        ("conv1", "Convolution", [rng.standard_normal((4, 3, 3, 3)).astype(np.float32)]),
+        ("bn1", "BatchNorm", [mean, variance, np.ones(1, np.float32)]),
+        ("scale1", "Scale", [rng.uniform(0.5, 1.5, 4).astype(np.float32), rng.standard_normal(4).astype(np.float32)]),
+        ("fc2", "InnerProduct", [rng.standard_normal((3, 4 * 6 * 6)).astype(np.float32),
+                                 rng.standard_normal(3).astype(np.float32)])])
+    folded = keras_zoo.from_caffe(prototxt, caffemodel, fold_batchnorm=True)
+    plain = keras_zoo.from_caffe(prototxt, caffemodel)
+    assert "bn1" not in [layer.name for layer in folded.layers]
+    images = rng.standard_normal((2, 12, 12, 3)).astype(np.float32)
+    for layer in ("relu1", "pool1"):
+        assert_close_rel(_feature_outputs(folded, layer, images), _feature_outputs(plain, layer, images), tol=1e-5)
 
 
 def test_zoo_builder_folds_on_request(rng):

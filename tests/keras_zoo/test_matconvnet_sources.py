@@ -19,6 +19,7 @@ net definition (the real deploy prototxt, read by the Caffe reader) and the caff
 """
 
 import dataclasses
+import hashlib
 import itertools
 
 import numpy as np
@@ -26,6 +27,7 @@ import pytest
 
 import keras_zoo
 from converters.caffe import read_caffe
+from keras_zoo.models import resnet
 from converters.graph import Node
 from tests.helpers import assert_close_rel, fixture_path
 from converters.writers.mat import StructArray, write_mat
@@ -243,11 +245,12 @@ def zoo_home(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------------- tests
-def test_resnet50_dagnn_with_merged_batch_norms(tmp_path, zoo_home):
+def test_resnet50_dagnn_with_merged_batch_norms(tmp_path, zoo_home, monkeypatch):
     """ResNet-50 as imagenet-resnet-50-dag.mat: every BatchNorm + Scale pair merged into one batch norm that
     divides by sqrt(var + eps); the builder's BatchNorm (epsilon 1e-5) and Scale layers reproduce it. Then
-    ``weights='matconvnet'`` converts the file from the downloads folder, caches it, and with preprocessing
-    takes RGB 0..255 minus the file's own average image."""
+    ``weights='matconvnet'`` converts the file from the downloads folder (the card given the random file's
+    MD5: a file there is verified), caches it, and with preprocessing takes RGB 0..255 minus the file's own
+    average image."""
     prototxt = fixture_path("resnet/ResNet-50-deploy.prototxt")
     rng = np.random.default_rng(5)
     average = rng.uniform(90, 140, (224, 224, 3))
@@ -257,11 +260,22 @@ def test_resnet50_dagnn_with_merged_batch_norms(tmp_path, zoo_home):
 
     (zoo_home / "downloads").mkdir(parents=True)
     mat.rename(zoo_home / "downloads" / mat.name)
+    _card_accepts(monkeypatch, zoo_home / "downloads" / mat.name)
     model = keras_zoo.ResNet50(weights="matconvnet", classifier_activation=None)
     rgb = np.random.default_rng(6).uniform(-120, 120, (1, 224, 224, 3)).astype(np.float32)
     assert_close_rel(_nchw(model(rgb + average.astype(np.float32))), y_mat, tol=1e-5,
                      what="ResNet50 'matconvnet' source from RGB 0..255")
     assert (zoo_home / "weights" / "ResNet50-matconvnet.h5").exists()
+
+
+def _card_accepts(monkeypatch, path):
+    """Make ResNet50 use a card whose 'matconvnet' source has the MD5 of the file at ``path``."""
+    card = resnet.RESNET50_ARCH.card
+    source = card.source("matconvnet")
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    accepting = dataclasses.replace(source, file=dataclasses.replace(source.file, md5=(md5,), sha1=(), sha256=()))
+    accepting_card = dataclasses.replace(card, weights=tuple(accepting if s is source else s for s in card.weights))
+    monkeypatch.setattr(resnet, "RESNET50_ARCH", dataclasses.replace(resnet.RESNET50_ARCH, card=accepting_card))
 
 
 def _tiny_variances(blobs):

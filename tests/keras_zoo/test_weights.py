@@ -407,3 +407,111 @@ def test_a_source_may_accept_several_checksums(tmp_path):
         downloads.verify(path, md5=["1" * 32, "2" * 32])
     resnet = cards.get_card("resnet-50").source("matconvnet")
     assert resnet.file.md5 == ("73a3e51b75230d431c88bb795e14e91d", "d72aa76a8ddf8bd96e405ac0ba827724")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# files in the downloads folder: verified once before their first use, remembered, never deleted
+# ---------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def hashings(monkeypatch):
+    """The files downloads.py hashes, one entry per reading of a file (however many checksum kinds)."""
+    read = []
+    original = downloads._digests
+
+    def counting(path, kinds):
+        read.append(os.path.basename(path))
+        return original(path, kinds)
+
+    monkeypatch.setattr(downloads, "_digests", counting)
+    return read
+
+
+def test_a_wrong_file_put_into_the_downloads_folder_is_refused_and_kept(served, zoo_home):
+    root, payload, md5 = served
+    wrong = b"not the weights" * 100
+    placed = zoo_home / "downloads" / "det1.caffemodel"
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(wrong)
+    with serve(root) as server:
+        for _ in range(2):  # the second time from the remembered digest: refused all the same
+            with pytest.raises(ConversionError) as error:
+                downloads.fetch(_spec(server.url + "/det1.caffemodel", md5), progress=False)
+            message = str(error.value)
+            assert str(placed) in message
+            assert f"expected md5 {md5}" in message and f"md5 is {hashlib.md5(wrong).hexdigest()}" in message
+            assert "kept" in message
+        assert server.requests == []  # nothing downloaded over the user's file
+    assert placed.read_bytes() == wrong
+
+
+def test_a_right_file_in_the_downloads_folder_is_hashed_once(served, zoo_home, hashings):
+    _, payload, md5 = served
+    placed = zoo_home / "downloads" / "det1.caffemodel"
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(payload)
+    spec = _spec(_dead_url(), md5)
+    assert downloads.fetch(spec, progress=False) == placed
+    assert downloads.fetch(spec, progress=False) == placed
+    assert hashings == ["det1.caffemodel"]
+    # a card asking for another checksum kind: that one is computed (once) too
+    sha1_spec = FileSpec("det1.caffemodel", None, md5=(md5,), sha1=(hashlib.sha1(payload).hexdigest(),))
+    downloads.fetch(sha1_spec, progress=False)
+    downloads.fetch(sha1_spec, progress=False)
+    assert hashings == ["det1.caffemodel"] * 2
+
+
+def test_a_file_changed_after_its_verification_is_verified_again(served, zoo_home, hashings):
+    _, payload, md5 = served
+    placed = zoo_home / "downloads" / "det1.caffemodel"
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(payload)
+    spec = _spec(None, md5)
+    downloads.fetch(spec, progress=False)
+    stat = placed.stat()
+    os.utime(placed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # same bytes, other mtime
+    downloads.fetch(spec, progress=False)
+    assert hashings == ["det1.caffemodel"] * 2
+    placed.write_bytes(payload[:-1] + bytes([payload[-1] ^ 1]))  # one bit flipped (same size, later mtime)
+    os.utime(placed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2 * 10**9))
+    with pytest.raises(ConversionError, match=f"expected md5 {md5}"):
+        downloads.fetch(spec, progress=False)
+    assert len(hashings) == 3 and placed.exists()
+
+
+def test_a_download_is_verified_while_downloaded_and_not_hashed_again(served, zoo_home, hashings):
+    root, payload, md5 = served
+    with serve(root) as server:
+        path = downloads.fetch(_spec(server.url + "/det1.caffemodel", md5), progress=False)
+    assert hashings == ["det1.caffemodel.part"]
+    assert downloads.fetch(_spec(_dead_url(), md5), progress=False) == path
+    assert hashings == ["det1.caffemodel.part"]
+
+
+def test_a_file_without_a_published_checksum_is_said_to_be_unverified_once(served, zoo_home, caplog):
+    _, payload, _ = served
+    placed = zoo_home / "downloads" / "det1.caffemodel"
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(payload)
+    spec = FileSpec("det1.caffemodel", None)
+    with caplog.at_level("WARNING", logger="keras_zoo.downloads"):
+        downloads.fetch(spec, progress=False)
+        downloads.fetch(spec, progress=False)
+    warnings = [record.getMessage() for record in caplog.records if "not verified" in record.getMessage()]
+    assert len(warnings) == 1 and "det1.caffemodel" in warnings[0]
+
+
+def test_a_mirror_directory_file_is_verified_once_too(served, monkeypatch, hashings):
+    root, payload, md5 = served
+    monkeypatch.setenv("KERAS_ZOO_MIRROR", root.as_uri())  # a file:// mirror: the user's own choice
+    for _ in range(2):
+        assert downloads.fetch(_spec(None, md5), progress=False) == root / "det1.caffemodel"
+    assert hashings == ["det1.caffemodel"]
+
+
+@pytest.mark.parametrize("url", ["file:///etc/hostname", "ftp://127.0.0.1/det1.caffemodel",
+                                 "data:application/octet-stream;base64,AAAA", "javascript:alert(1)"])
+def test_a_card_url_must_be_http_or_https(url, zoo_home):
+    with pytest.raises(ConversionError, match="only http and https URLs are downloaded") as error:
+        downloads.fetch(FileSpec("det1.caffemodel", url), progress=False)
+    assert url in str(error.value) and not isinstance(error.value, downloads.WeightsUnavailable)
+    assert not (zoo_home / "downloads" / "det1.caffemodel").exists()
