@@ -19,7 +19,7 @@ demo: $(VENV)/.installed
 	$(PY) -m export.demo --export out/demo
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -rs -p no:cacheprovider tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -10,8 +10,12 @@ VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "keras_zoo" / "version.p
 
 
 # Exactly one TensorFlow distribution, chosen by an extra: "cpu" (tensorflow-cpu, no CUDA probing) or
-# "gpu" (tensorflow with its CUDA libraries). The JAX and PyTorch backends need neither.
+# "gpu" (tensorflow with its CUDA libraries). The JAX and PyTorch backends need neither. tensorflow-cpu is
+# published for x86-64 Linux and Windows only; elsewhere (macOS, ARM Linux) "tensorflow" is the CPU build.
+# Nothing else installed requires a TensorFlow (tf2onnx and ai-edge-litert do not; tests/test_install.py checks).
 TENSORFLOW = "tensorflow{}>=2.16,<2.22"
+CPU_BUILT = 'sys_platform != "darwin" and (platform_machine == "x86_64" or platform_machine == "AMD64")'
+CPU_PLAIN = 'sys_platform == "darwin" or (platform_machine != "x86_64" and platform_machine != "AMD64")'
 EXPORT = ["onnx>=1.16", "onnxruntime>=1.18", "tf2onnx>=1.16", "onnxconverter-common>=1.14", "ai-edge-litert>=1.0"]
 TEST = ["pytest>=8", "hypothesis>=6", "opencv-python-headless>=4.8,<5", "scikit-image>=0.22", "jax>=0.4.30"]
 
@@ -34,7 +38,8 @@ setup(
         "h5py>=3.10",
         "pillow>=10",
     ],
-    extras_require={"cpu": [TENSORFLOW.format("-cpu")], "gpu": [TENSORFLOW.format("[and-cuda]")],
+    extras_require={"cpu": [f"{TENSORFLOW.format('-cpu')}; {CPU_BUILT}", f"{TENSORFLOW.format('')}; {CPU_PLAIN}"],
+                    "gpu": [TENSORFLOW.format("[and-cuda]")],
                     "export": EXPORT, "demo": ["scikit-image>=0.22"], "test": TEST + EXPORT},
     entry_points={"console_scripts": ["keras-zoo=keras_zoo.__main__:main"]},
     classifiers=[

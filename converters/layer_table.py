@@ -12,7 +12,8 @@ Generic: it knows type names and functions, nothing of any framework::
 
 The readers' functions share one signature, ``fn(layer, inputs, ctx) -> (node, output shapes)``: the foreign
 layer, the shapes of its inputs (batch-less, channel-first, ``None`` for an unknown size) and the reader's
-conversion context; they return one :class:`~converters.graph.Node` and one shape per output.
+conversion context; they return one :class:`~converters.graph.Node` (or a list of nodes computing the layer's
+outputs through blobs of their own in between) and one shape per output.
 """
 
 from __future__ import annotations
@@ -40,6 +41,18 @@ class LayerTable:
             return function
 
         return add
+
+    def add(self, type_name, function, *, replace=False):
+        """Register ``function`` for ``type_name`` (not a decorator); ValueError where the type has a function
+        already, unless ``replace``."""
+        if not isinstance(type_name, str) or not type_name:
+            raise ValueError(f"a layer type name must be a non-empty string, not {type_name!r}")
+        if not callable(function):
+            raise ValueError(f"the function for layer type '{type_name}' is not callable: {function!r}")
+        if type_name in self._functions and not replace:
+            raise ValueError(f"layer type '{type_name}' is registered already (replace=True replaces it)")
+        self._functions[type_name] = function
+        return function
 
     def lookup(self, type_name, *, path=None, layer=None, layer_type=None):
         """The function of ``type_name``; ConversionError naming the file, the layer and the type if none."""

@@ -3,10 +3,9 @@
 ``export_benchmark(['caffenet', 'googlenet', 'resnet-50'])`` exports each model (SavedModel, ONNX, TFLite
 float32/float16/int8) into a temporary folder, checks each against Keras, and measures its throughput (the
 exports and the Keras model they are timed against have their batch norms folded, as the exporters do);
-``format_table(rows)`` prints them as the seed's speed table, with each runtime's ratio to Keras.
+``format_table(rows)`` prints them as MatConvNet's speed table, with each runtime's ratio to Keras.
 """
 
-import argparse
 import logging
 import os
 import pathlib
@@ -67,7 +66,8 @@ def export_benchmark(model_names, *, weights="imagenet", batch=8, num_samples=16
                          "passed": None if result is None else result.passed,
                          "max_rel_error": None if result is None else result.errors["max_rel_error"],
                          "top1_agreement": None if result is None else result.errors["top1_agreement"],
-                         "file_size": None if result is None else result.file_size})
+                         "file_size": None if result is None else result.file_size,
+                         "untrained": resolved.untrained})
             log.info("%s %s: %.1f images/s", name, runtime, speed["images_per_s"])
     return rows
 
@@ -77,10 +77,11 @@ def format_table(rows):
     runtimes = list(dict.fromkeys(row["runtime"] for row in rows))
     models = list(dict.fromkeys(row["model"] for row in rows))
     cells = {(row["model"], row["runtime"]): row for row in rows}
+    untrained = {row["model"] for row in rows if row.get("untrained")}
     header = ["model", *[f"{runtime} img/s" for runtime in runtimes]]
     lines = [header]
     for model in models:
-        line = [model]
+        line = [f"{model} (UNTRAINED weights)" if model in untrained else model]
         for runtime in runtimes:
             row = cells.get((model, runtime))
             if row is None:
@@ -100,15 +101,15 @@ def machine():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m export.bench", description=__doc__,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = common.cli.ArgumentParser(prog="python -m export.bench", description=__doc__)
     parser.add_argument("models", nargs="+", metavar="MODEL", help="registry names or model files (.keras...)")
     parser.add_argument("--weights", default="imagenet",
                         help="weights for every model ('none': random, speed only)")
     parser.add_argument("--batch", type=int, default=8, help="batch size of every runtime")
-    parser.add_argument("--samples", default=None, metavar="DIR", help="folder of sample images")
+    parser.add_argument("--samples", default=None, metavar="DIR", help="folder of sample images (default: the photos bundled with scikit-image)")
+    common.cli.add_verbose_option(parser)
     options = parser.parse_args(argv)
-    common.setup_logging(False)
+    common.setup_logging(options.verbose)
 
     def body(_):
         rows = export_benchmark(options.models, weights=options.weights, batch=options.batch,

@@ -1,7 +1,6 @@
 """What every exporter shares: the command line, sample images, and one export job (the model resolved from
 the command line, its sample inputs and Keras's outputs on them)."""
 
-import argparse
 import dataclasses
 import logging
 import pathlib
@@ -10,6 +9,7 @@ import sys
 import numpy as np
 
 from converters.errors import ConversionError
+from keras_zoo import cli
 from keras_zoo.cli import parse_size
 from keras_zoo.folding import fold_batchnorm
 from keras_zoo.images import fit_images, fit_options, read_images, sample_photos
@@ -26,8 +26,7 @@ class ExportError(Exception):
 
 def make_parser(prog, description):
     """The arguments every ``python -m export.<format>`` command takes."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = cli.ArgumentParser(prog=prog, description=description)
     parser.add_argument("model", metavar="MODEL",
                         help="registry name or alias (resnet-152, vgg16, caffenet, googlenet, fcn8s...) or a "
                              "model file (.keras, .caffemodel, .mat, or .prototxt with --weights its .caffemodel)")
@@ -50,7 +49,7 @@ def make_parser(prog, description):
     parser.add_argument("--keep-batchnorm", action="store_true",
                         help="export batch norms and Scale layers as they are (default: folded into the "
                              "convolution before them; the parity check compares with the unfolded model)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    cli.add_verbose_option(parser)
     return parser
 
 
@@ -65,7 +64,7 @@ def run_main(function, argv):
 
 
 def setup_logging(verbose):
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
+    cli.setup_logging(verbose)
 
 
 # --------------------------------------------------------------------------------------------- models

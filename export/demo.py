@@ -6,8 +6,6 @@ in one line and runs the same pipeline on untrained weights. ``--export DIR`` th
 (SavedModel, TFLite) and verifies the exports against Keras.
 """
 
-import argparse
-import logging
 import pathlib
 import sys
 
@@ -15,6 +13,7 @@ import numpy as np
 
 from converters.errors import ConversionError
 from export import common, saved_model, tflite
+from keras_zoo import cli
 from keras_zoo.evaluate.metrics import top_k
 from keras_zoo.images import CropProtocol, read_image, sample_photos
 from keras_zoo.resolve import resolve
@@ -43,13 +42,14 @@ def classify(resolved, samples, top=5):
     return [top_classes(scores, names, top) for scores in scores_per_class(np.asarray(output), resolved.card.task)]
 
 
-def export_and_verify(model, samples, directory):
+def export_and_verify(model, samples, directory, *, untrained=False):
     """Export the model (SavedModel, TFLite) and verify each export against Keras on the samples; returns what
-    failed, one line each (empty when every export passed)."""
+    failed, one line each (empty when every export passed). ``untrained``: the reports say the weights were."""
     reference = common.keras_outputs(model, samples)
     directory = pathlib.Path(directory)
     given = {"samples": samples, "reference": reference, "name": model.name}
-    exports = {"SavedModel": lambda: saved_model.export_saved_model(model, directory / "saved_model", **given),
+    serving = saved_model.version_folder(directory / "saved_model")  # TensorFlow Serving's layout, as the command
+    exports = {"SavedModel": lambda: saved_model.export_saved_model(model, serving, **given),
                "TFLite": lambda: tflite.export_tflite(model, directory / f"{model.name}.tflite", **given)}
     failed = []
     for what, export in exports.items():
@@ -61,6 +61,7 @@ def export_and_verify(model, samples, directory):
         except common.ExportError as error:
             failed.append(f"{what} export: {error}")
             continue
+        result.untrained = untrained
         print(result.table())
         if not result.passed:
             failed.append(f"{what} export {result.artifact}: parity check failed ({'; '.join(result.failures)}); "
@@ -69,14 +70,15 @@ def export_and_verify(model, samples, directory):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m export.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or alias (default {DEFAULT_MODEL})")
+    parser = cli.ArgumentParser(prog="python -m export.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="model name or alias")
     parser.add_argument("--weights", default="imagenet", help="'imagenet', a source name or a weights file")
     parser.add_argument("--images", nargs="+", help="image files (default: scikit-image's sample photos)")
     parser.add_argument("--top", type=int, default=5, help="how many classes to print per image")
     parser.add_argument("--export", metavar="DIR", help="then export to DIR and verify the exports")
+    cli.add_verbose_option(parser)
     options = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cli.setup_logging(options.verbose)
     try:
         photos = ([(str(path), read_image(path)) for path in options.images] if options.images
                   else sample_photos())
@@ -87,21 +89,27 @@ def main(argv=None):
         if resolved.unavailable:
             print(f"No weights for {card.name} ({resolved.unavailable}); showing the pipeline on UNTRAINED "
                   "weights.")
-        print(f"{card.name} ({source.name} weights: {source.file.filename}"
-              f"{', UNTRAINED' if resolved.untrained else ''}), classes {source.classes}")
+        if resolved.untrained and not resolved.unavailable:  # asked for: no weight source to speak of
+            print(f"{card.name} (UNTRAINED weights), classes {source.classes}")
+        else:
+            print(f"{card.name} ({source.name} weights: {source.file.filename}"
+                  f"{', UNTRAINED' if resolved.untrained else ''}), classes {source.classes}")
         protocol = CropProtocol.from_card(source)
         samples = np.stack([protocol(photo) for _, photo in photos])
         for (name, _), best in zip(photos, classify(resolved, samples, options.top)):
             print(f"{name}:")
             for label, score in best:
                 print(f"  {score:7.4f}  {label}")
-        failed = export_and_verify(resolved.model, samples, options.export) if options.export else []
+        failed = (export_and_verify(resolved.model, samples, options.export, untrained=resolved.untrained)
+                  if options.export else [])
+        if resolved.untrained:
+            print(f"{card.name}: {resolved.weights_note}")
         for line in failed:
-            print(f"demo failed: {line}", file=sys.stderr)
+            print(f"error: {line}", file=sys.stderr)
         if failed:
             return 1
     except (ConversionError, ValueError, OSError, ImportError) as error:
-        print(f"demo failed: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -440,14 +440,15 @@ def _main(options):
     result = export_onnx(job.model, job.output, samples=job.samples, reference=job.reference,
                          reference_logits=job.reference_logits, batch=options.batch, opset=options.opset,
                          name=job.name)
-    status = report.finish(result, job.report_path)
+    status = report.finish(result, job.report_path, untrained=job.resolved.untrained)
     if status or not options.quantize:
         return status
     calibration = common.calibration_images(job, options)
     int8_path = job.output.with_suffix(".int8.onnx")
     result = export_onnx_int8(job.output, int8_path, samples=job.samples, reference=job.reference,
                               calibration=calibration, name=job.name)
-    return report.finish(result, int8_path.parent / f"{int8_path.name}.report.json")
+    return report.finish(result, int8_path.parent / f"{int8_path.name}.report.json",
+                         untrained=job.resolved.untrained)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from keras_zoo import files
 
 log = logging.getLogger(__name__)
 
+UNTRAINED_ROW = "UNTRAINED (random): the parity check holds, the artifact classifies nothing"
+
 # precision -> what the artifact must meet against the Keras model. 'max_rel_error' is max|y - y_keras| /
 # max|y_keras| over the judged tensors: each output, or for an output a softmax makes, the logits before it.
 # (A probability's error is its logits' absolute error, which grows with their size; the probabilities are held
@@ -147,6 +149,7 @@ class ParityReport:
     speed: dict = dataclasses.field(default_factory=dict)  # runtime name -> measure_speed() result
     failures: list = dataclasses.field(default_factory=list)
     notes: list = dataclasses.field(default_factory=list)
+    untrained: bool = False  # exported from untrained weights: the parity holds, the classes mean nothing
 
     @property
     def passed(self):
@@ -172,7 +175,8 @@ class ParityReport:
             return "n/a" if number is None else f"{number:.1%}" if percent else f"{number:.3g}"
 
         rows = [
-            ("model", self.model), ("format", f"{self.format} ({self.precision})"),
+            ("model", self.model), *([("weights", UNTRAINED_ROW)] if self.untrained else []),
+            ("format", f"{self.format} ({self.precision})"),
             ("artifact", self.artifact), ("file size", f"{self.file_size / 1e6:.2f} MB"),
             ("samples", str(self.samples)),
             ("judged on", {"outputs": "the outputs", "logits": "the logits before the softmax"}.get(
@@ -191,13 +195,14 @@ class ParityReport:
             rows.append((f"{runtime} speed", f"{speed['latency_ms']:.2f} ms/batch of {speed['batch']}, "
                                             f"{speed['images_per_s']:.1f} images/s"))
         rows += [("note", note) for note in self.notes]
-        rows.append(("parity", "PASSED" if self.passed else "FAILED: " + "; ".join(self.failures)))
+        rows.append(("parity", ("PASSED" if self.passed else "FAILED: " + "; ".join(self.failures))
+                     + (" (on UNTRAINED weights)" if self.untrained else "")))
         width = max(len(key) for key, _ in rows)
         return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
 
 
 def build_report(*, format, model, artifact, precision, candidate, reference, candidate_logits=None,
-                 reference_logits=None, file_size=0, speed=None, notes=()):
+                 reference_logits=None, file_size=0, speed=None, notes=(), untrained=False):
     """A :class:`ParityReport` from the artifact's and the Keras model's outputs on the same samples (and the
     logits of the outputs a softmax makes, ``{output index: array}``, which are judged instead: int8 artifacts
     are judged on their top-1 agreement alone)."""
@@ -206,11 +211,13 @@ def build_report(*, format, model, artifact, precision, candidate, reference, ca
                              reference_logits=reference_logits, tie=tie)
     return ParityReport(format=format, model=model, artifact=str(artifact), precision=precision,
                         samples=len(reference[0]), errors=errors, file_size=file_size, speed=dict(speed or {}),
-                        failures=check_thresholds(errors, precision), notes=list(notes))
+                        failures=check_thresholds(errors, precision), notes=list(notes), untrained=untrained)
 
 
-def finish(report, json_path):
-    """For commands: write the JSON, print the table; exit status 0 when parity passed, else 1."""
+def finish(report, json_path, *, untrained=False):
+    """For commands: write the JSON, print the table; exit status 0 when parity passed, else 1. ``untrained``:
+    the model's weights are untrained (the table and the JSON say so)."""
+    report.untrained = report.untrained or untrained
     report.write_json(json_path)
     print(report.table())
     print(f"report: {json_path}")

@@ -13,6 +13,7 @@ Other models return their outputs under their own names.
 
 import io
 import logging
+import pathlib
 import re
 import sys
 import tempfile
@@ -26,6 +27,12 @@ from keras_zoo.images import decode_image_bytes, fit_images, fit_options
 log = logging.getLogger(__name__)
 
 SIGNATURES = ("serving_default", "serving_uint8", "serving_bytes")
+
+
+def version_folder(base, version=1):
+    """Where the SavedModel of ``version`` goes under the model base path ``base``: TensorFlow Serving's layout
+    ``base/<version>/saved_model.pb``, for the command and the demo alike."""
+    return pathlib.Path(base) / str(int(version))
 
 
 def is_probabilities(outputs):
@@ -198,14 +205,14 @@ def _main(options):
     # segmentation maps are no classes to rank; otherwise one 2-D output is a classifier
     card = job.resolved.card
     classification = False if card and card.task == "segmentation" else None
-    target = job.output / str(options.version)
+    target = version_folder(job.output, options.version)
     result = export_saved_model(
         job.model, target, samples=job.samples, reference=job.reference, reference_logits=job.reference_logits,
         name=job.name, labels=job.resolved.label_names(), classification=classification,
         fit=fit_options(job.resolved.source), top_k=options.top_k, batch=options.batch)
     if result.passed:
         print(f"TensorFlow Serving: --model_name={job.name} --model_base_path={job.output.resolve()}")
-    return report.finish(result, job.report_path)
+    return report.finish(result, job.report_path, untrained=job.resolved.untrained)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ quantized on the fly); ``int8`` (full integer: weights and activations int8, cal
 set of images, float32 input and output; the LRN's SQUARE, POW and DIV stay float). The file runs in the
 ``ai-edge-litert`` interpreter; its input is float32 RGB 0..255, (batch, H, W, 3), the model's preprocessing
 inside.
+
+A model with a detection head (the SSD fork's DetectionOutput: greedy NMS, a loop over the candidates that has
+no TFLite builtin form; TFLite's WHILE runs it wrongly) is refused with an error naming the layer: export the
+network up to the head's inputs instead (SavedModel and ONNX carry the whole model).
 """
 
 import logging
@@ -16,6 +20,8 @@ import numpy as np
 
 from export import common, report
 from keras_zoo.files import Rejected, atomic_output
+from keras_zoo.startup import quiet_stderr
+from keras_zoo.layers import DetectionOutput
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,19 @@ def output_keys(model):
     return [f"output_{index}" for index in range(len(model.outputs))]
 
 
+def _refuse_detection_heads(model):
+    """ExportError naming a DetectionOutput layer of ``model``, which TFLite's builtin operators cannot run."""
+    for layer in model.layers:
+        if isinstance(layer, DetectionOutput):
+            raise common.ExportError(
+                f"{model.name}: layer '{layer.name}' (DetectionOutput) has no TFLite builtin form (its NMS is a loop "
+                f"over the candidates): export keras.Model(model.input, model.get_layer('{layer.name}').input), the "
+                "network without its detection head, and run the head (keras_zoo.layers.DetectionOutput) on its "
+                "outputs; SavedModel and ONNX carry the whole model")
+        if hasattr(layer, "layers"):  # a nested model
+            _refuse_detection_heads(layer)
+
+
 def convert_tflite(model, *, quantization="float32", batch=1, representative=None):
     """The ``.tflite`` bytes of ``model`` (builtin operators only, checked).
 
@@ -44,6 +63,7 @@ def convert_tflite(model, *, quantization="float32", batch=1, representative=Non
         raise common.ExportError(f"unknown quantization {quantization!r} (choose from {', '.join(QUANTIZATIONS)})")
     if quantization == "int8" and representative is None:
         raise common.ExportError("full int8 quantization needs representative images")
+    _refuse_detection_heads(model)
     keys = output_keys(model)
 
     def serve(images):
@@ -121,8 +141,9 @@ class TFLiteRunner:
         source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
         self.kernels = "XNNPACK"
         try:
-            self.interpreter = Interpreter(**source, num_threads=num_threads)
-            self.interpreter.allocate_tensors()
+            with quiet_stderr():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+                self.interpreter = Interpreter(**source, num_threads=num_threads)
+                self.interpreter.allocate_tensors()
         except RuntimeError as error:  # XNNPACK refuses some mixed int8/float graphs: the plain kernels run them
             log.warning("LiteRT's XNNPACK delegate refused the model (%s); using the builtin kernels",
                         str(error)[:80])
@@ -219,7 +240,7 @@ def _main(options):
     result = export_tflite(job.model, job.output, samples=job.samples, reference=job.reference,
                            reference_logits=job.reference_logits, quantization=options.quantization,
                            representative=representative, batch=options.batch or 1, name=job.name)
-    return report.finish(result, job.report_path)
+    return report.finish(result, job.report_path, untrained=job.resolved.untrained)
 
 
 if __name__ == "__main__":

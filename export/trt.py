@@ -390,21 +390,21 @@ def _main(options, command):
     needed = {plan.onnx} if plan else {build_plan(version, options.precision).onnx for version in FAMILIES}
     result = onnx_export.export_onnx(job.model, paths["fp32"], samples=job.samples, reference=job.reference,
                                      reference_logits=job.reference_logits, opset=options.opset, name=job.name)
-    status = report.finish(result, _report_path(paths["fp32"]))
+    status = report.finish(result, _report_path(paths["fp32"]), untrained=job.resolved.untrained)
     if status:
         return status
     if "fp16" in needed:
         result = onnx_export.export_onnx_fp16(paths["fp32"], paths["fp16"], samples=job.samples,
                                               reference=job.reference, reference_logits=job.reference_logits,
                                               name=job.name)
-        status = report.finish(result, _report_path(paths["fp16"]))
+        status = report.finish(result, _report_path(paths["fp16"]), untrained=job.resolved.untrained)
         if status:
             return status
     if "int8" in needed:
         result = onnx_export.export_onnx_int8(paths["fp32"], paths["int8"], samples=job.samples,
                                               reference=job.reference, calibration=common.calibration_images(
                                                   job, options), name=job.name)
-        status = report.finish(result, _report_path(paths["int8"]))
+        status = report.finish(result, _report_path(paths["int8"]), untrained=job.resolved.untrained)
         if status:
             return status
     if why_not is not None:
@@ -418,7 +418,7 @@ def _main(options, command):
                            output_names=onnx_export.output_names(job.model),
                            reference_logits=job.reference_logits, precision=options.precision,
                            batch_range=batch_range, name=job.name, plan=plan)
-    return report.finish(result, job.report_path)
+    return report.finish(result, job.report_path, untrained=job.resolved.untrained)
 
 
 def _report_path(path):

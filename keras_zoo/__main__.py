@@ -2,8 +2,9 @@
 
 import argparse
 import importlib
-import logging
 import sys
+
+from keras_zoo.cli import ArgumentParser, setup_logging
 
 # command -> (module with a `main(argv)` function, one-line help)
 COMMANDS = {
@@ -14,7 +15,7 @@ COMMANDS = {
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog="python -m keras_zoo", description=__doc__)
+    parser = ArgumentParser(prog="python -m keras_zoo", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS),
                         help="; ".join(f"{name}: {text}" for name, (_, text) in sorted(COMMANDS.items())))
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the command (see COMMAND --help)")
@@ -22,7 +23,7 @@ def main(argv=None):
         parser.print_help()
         return 0
     options = parser.parse_args(argv[:1])
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging()
     module = importlib.import_module(COMMANDS[options.command][0])
     return module.main(argv[1:])
 

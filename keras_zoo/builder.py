@@ -50,17 +50,24 @@ def build_model(graph, *, input_shape=None, preprocessing=None, name=None):
         if preprocessing is not None and index == 0:
             tensor = _preprocess(graph, blob, tensor, preprocessing)
         tensors[blob] = tensor
+    shared = {node.attrs["shares"] for node in graph.nodes if node.attrs.get("shares")}
+    made = {}  # node whose weights later nodes share -> its Keras layers
     for node in graph.nodes:
         make = MAKERS.lookup(node.op, path=graph.source or graph.name, layer=node.name,
                              layer_type=node.source_type or node.op)
         missing = [blob for blob in node.inputs if blob not in tensors]
         if missing:
             raise node_error(graph, node, f"input blob(s) {missing} are produced by no earlier layer")
+        node_inputs = [tensors[blob] for blob in node.inputs]
         try:
-            outputs = make(node, [tensors[blob] for blob in node.inputs], keras_name(node.name),
-                           initial.initializer_for(node))
+            if node.attrs.get("shares"):
+                outputs = _call_shared(graph, node, made, node_inputs)
+            else:
+                outputs = make(node, node_inputs, keras_name(node.name), initial.initializer_for(node))
         except (ValueError, TypeError, KeyError) as exc:
             raise node_error(graph, node, f"cannot build: {exc}") from exc
+        if node.name in shared:
+            made[node.name] = _layer_chain(graph, node, node_inputs, outputs)
         initial.budget.check_activations(node, [tensors[blob] for blob in node.inputs] + list(outputs))
         for blob, tensor in zip(node.outputs, outputs):
             tensors[blob] = tensor
@@ -71,6 +78,42 @@ def build_model(graph, *, input_shape=None, preprocessing=None, name=None):
     port_weights(model, graph, assigned=initial.assigned, nonfinite=initial.nonfinite)
     initial.nonfinite.warn()
     return model
+
+
+def _layer_chain(graph, node, inputs, outputs):
+    """The Keras layers, in order, computing ``outputs`` from ``inputs`` (each feeding the next): those of a node
+    whose weights later nodes share, which call them again."""
+    refuse = node_error(graph, node, f"other layers share its weights, but its op '{node.op}' is not a chain of "
+                                     "Keras layers that they could call again")
+    if len(outputs) != 1:
+        raise refuse
+    if any(outputs[0] is tensor for tensor in inputs):
+        return []  # an identity at inference: nothing to call
+    chain, tensor = [], outputs[0]
+    for _ in range(16):
+        layer = tensor._keras_history.operation
+        called_on = layer.input
+        called_on = list(called_on) if isinstance(called_on, (list, tuple)) else [called_on]
+        chain.append(layer)
+        if len(called_on) == len(inputs) and all(a is b for a, b in zip(called_on, inputs)):
+            return chain[::-1]
+        if len(called_on) != 1:
+            raise refuse
+        tensor = called_on[0]
+    raise refuse
+
+
+def _call_shared(graph, node, made, inputs):
+    """``node`` computed by the Keras layers of the earlier node it shares its weights with (one variable each)."""
+    chain = made.get(node.attrs["shares"])
+    if chain is None:
+        raise node_error(graph, node, f"shares the weights of '{node.attrs['shares']}', which is no earlier layer")
+    if not chain:
+        return [inputs[0]]
+    tensor = chain[0](inputs[0] if len(inputs) == 1 else inputs)
+    for layer in chain[1:]:
+        tensor = layer(tensor)
+    return [tensor]
 
 
 class _InputNode:

@@ -30,13 +30,17 @@ def from_caffe(prototxt, caffemodel=None, *, input_shape=None, preprocessing=Non
     return folding.fold_batchnorm(model) if fold_batchnorm else model
 
 
-def from_matconvnet(path, *, input_shape=None, normalize=False, name=None, fold_batchnorm=False):
+def from_matconvnet(path, *, input_shape=None, normalize=False, name=None, fold_batchnorm=False, outputs=None):
     """A Keras model computing what MatConvNet computes for the network in ``path`` (SimpleNN or DagNN).
 
-    ``normalize=True`` bakes the file's ``meta.normalization`` (average image or pixel) into the model;
-    ``fold_batchnorm`` as in :func:`from_caffe`.
+    ``input_shape``: (H, W) or (C, H, W) of the image inputs, or ``{input name: shape}``. ``outputs``: the
+    variables the model returns, in that order (default: the net's outputs without its training losses); only the
+    layers they need are converted, so a custom loss or metric class off their path does not matter. The inputs
+    are the variables those layers read that no layer writes, in the order first read; inputs and outputs are named
+    after the variables. ``normalize=True`` bakes the file's ``meta.normalization`` (average image or pixel) into
+    the model (on the first input); ``fold_batchnorm`` as in :func:`from_caffe`.
     """
-    graph = read_matconvnet(path, input_shape=input_shape)
+    graph = read_matconvnet(path, input_shape=input_shape, outputs=outputs)
     preprocessing = Preprocessing.from_normalization(graph.meta.get("normalization")) if normalize else None
     model = build_model(graph, preprocessing=preprocessing, name=name)
     return folding.fold_batchnorm(model) if fold_batchnorm else model

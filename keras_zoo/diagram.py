@@ -8,17 +8,18 @@ by side. Plain SVG, no Graphviz needed.
     python -m keras_zoo diagram net.keras -o net.svg
 """
 
-import argparse
 import dataclasses
 import pathlib
 import sys
 from xml.sax.saxutils import escape
 
 from converters.errors import ConversionError
+from keras_zoo.cli import ArgumentParser
 from keras_zoo.files import atomic_output
 from keras_zoo.resolve import resolve
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 210, 46, 24, 30, 20  # BOX_W: the narrowest box
+LANE_PAD, LANE_GAP = 8, 6  # an edge passing a row keeps LANE_PAD from its boxes and LANE_GAP from other edges
 NAME_CHAR_W, DETAIL_CHAR_W, HEADING_CHAR_W = 8.2, 6.0, 9.5  # approximate character widths of the three fonts
 # (words in the layer's type name, fill colour); the first match wins
 PALETTE = (
@@ -87,6 +88,77 @@ def _detail(box):
     return " · ".join(filter(None, [box.kind, box.shape, _format_params(box.params)]))
 
 
+def _row_top(top, row):
+    return top + row * (BOX_H + GAP_Y)
+
+
+def _free_x(blocked, wanted, used, toward):
+    """The x nearest ``wanted`` (of two as near, the one nearer ``toward``) outside every ``blocked`` (lo, hi)
+    interval, LANE_GAP from the lanes ``used`` in the same row where the free interval leaves room."""
+    bounds = [-float("inf")] + [v for interval in sorted(blocked) for v in interval] + [float("inf")]
+    best = None
+    for lo, hi in zip(bounds[0::2], bounds[1::2]):
+        if hi <= lo:
+            continue
+        x = min(max(wanted, lo), hi)
+        for step in range(1, 16):  # x, then alternately right and left of it
+            offset = LANE_GAP * (step // 2) * (1 if step % 2 else -1)
+            shifted = min(max(x + offset, lo), hi)
+            if all(abs(shifted - other) >= LANE_GAP for other in used):
+                x = shifted
+                break
+        if best is None or (abs(x - wanted), abs(x - toward)) < (abs(best - wanted), abs(best - toward)):
+            best = x
+    return best
+
+
+def route_edges(boxes, where, box_w, top):
+    """``[(parent, child, command, points)]``: an arrow per connection, ``command`` 'C' (a curve through the
+    ``points``: start, two control points, end) or 'L' (a polyline). Between neighbouring rows a curve within
+    the gap between them; an edge that skips rows runs down free lanes beside the boxes of each row it passes
+    and turns only in the gaps between rows, so it never crosses a box it does not connect."""
+    row_of = {box.name: box.row for box in boxes}
+    blocked, lanes = {}, {}  # per row: the boxes' spans (padded); x of the lanes already running through it
+    for box in boxes:
+        x = where[box.name][0]
+        blocked.setdefault(box.row, []).append((x - LANE_PAD, x + box_w + LANE_PAD))
+        lanes.setdefault(box.row, [])
+    turns = {}  # how many edges turn in the gap above each row: each turns at a height of its own
+    edges = []
+    for box in boxes:
+        x1, y1 = where[box.name]
+        for parent in box.parents:
+            if parent not in where:
+                continue
+            x0, y0 = where[parent]
+            sx, sy, ex, ey = x0 + box_w / 2, y0 + BOX_H, x1 + box_w / 2, y1
+            if box.row - row_of[parent] <= 1:
+                bend = (ey - sy) / 2
+                edges.append((parent, box.name, "C", [(sx, sy), (sx, sy + bend), (ex, ey - bend), (ex, ey)]))
+                continue
+            points, x = [(sx, sy)], sx
+            for row in range(row_of[parent] + 1, box.row + 1):
+                lane = ex if row == box.row else _free_x(blocked[row], x, lanes[row], ex)
+                if abs(lane - x) > 0.05:
+                    count = turns.get(row, 0)
+                    turns[row] = count + 1
+                    y = _row_top(top, row) - GAP_Y / 2 + (count % 3 - 1) * (GAP_Y / 5)
+                    points += [(x, y), (lane, y)]
+                    x = lane
+                if row != box.row:
+                    lanes[row].append(x)
+            points.append((ex, ey))
+            edges.append((parent, box.name, "L", points))
+    return edges
+
+
+def _path_data(command, points, shift):
+    text = [f"{x + shift:.1f} {y:.1f}" for x, y in points]
+    if command == "C":
+        return f"M {text[0]} C {' '.join(text[1:])}"
+    return "M " + " L ".join(text)
+
+
 def model_svg(model, title=None):
     """The SVG text of a diagram of ``model`` (a functional Keras model)."""
     boxes = layer_boxes(model)
@@ -98,14 +170,21 @@ def model_svg(model, title=None):
     widest = max(per_row.values())
     total = sum(box.params for box in boxes)
     heading = f"{title or model.name} — {len(boxes)} layers, {_format_params(total) or '0 params'}"
-    width = 2 * MARGIN + max(widest * box_w + (widest - 1) * GAP_X, HEADING_CHAR_W * len(heading))
+    inner = widest * box_w + (widest - 1) * GAP_X
     top = MARGIN + 30
     height = top + len(per_row) * (BOX_H + GAP_Y) + MARGIN
     where = {}
     for box in boxes:
         row_width = per_row[box.row] * box_w + (per_row[box.row] - 1) * GAP_X
-        x = (width - row_width) / 2 + box.column * (box_w + GAP_X)
-        where[box.name] = (x, top + box.row * (BOX_H + GAP_Y))
+        where[box.name] = ((inner - row_width) / 2 + box.column * (box_w + GAP_X), _row_top(top, box.row))
+    edges = route_edges(boxes, where, box_w, top)
+    # lanes may run beside the widest row: the drawing spans the boxes and every lane
+    xs = [x for *_, points in edges for x, _ in points]
+    left = min([0.0] + xs) - MARGIN
+    right = max([inner] + xs) + MARGIN
+    width = max(right - left, HEADING_CHAR_W * len(heading) + 2 * MARGIN)
+    shift = -left + (width - (right - left)) / 2
+
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif">',
@@ -115,20 +194,13 @@ def model_svg(model, title=None):
         f'<text x="{MARGIN}" y="{MARGIN + 12}" font-size="15" font-weight="bold">{escape(heading)}</text>',
         '<g class="edges" fill="none" stroke="#555" stroke-width="1.2">',
     ]
-    for box in boxes:
-        x1, y1 = where[box.name]
-        for parent in box.parents:
-            if parent not in where:
-                continue
-            x0, y0 = where[parent]
-            sx, sy, ex, ey = x0 + box_w / 2, y0 + BOX_H, x1 + box_w / 2, y1
-            bend = (ey - sy) / 2
-            parts.append(f'<path class="edge" data-from="{escape(parent)}" data-to="{escape(box.name)}" '
-                         f'd="M {sx:.1f} {sy:.1f} C {sx:.1f} {sy + bend:.1f} {ex:.1f} {ey - bend:.1f} '
-                         f'{ex:.1f} {ey:.1f}" marker-end="url(#arrow)"/>')
+    for parent, child, command, points in edges:
+        parts.append(f'<path class="edge" data-from="{escape(parent)}" data-to="{escape(child)}" '
+                     f'd="{_path_data(command, points, shift)}" marker-end="url(#arrow)"/>')
     parts.append("</g>")
     for box in boxes:
         x, y = where[box.name]
+        x += shift
         parts.append(
             f'<g class="layer" id="{escape(box.name)}"><title>{escape(box.name)} ({escape(box.kind)}): '
             f'{escape(box.shape)}</title>'
@@ -151,7 +223,7 @@ def write_svg(model, path, title=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m keras_zoo diagram", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m keras_zoo diagram", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="a registry name (vgg16, googlenet...; drawn without weights) or a model file "
                                       "(.keras, .prototxt, .caffemodel, .mat)")
     parser.add_argument("-o", "--output", help="the SVG file (default: <model name>.svg)")

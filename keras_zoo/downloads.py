@@ -58,15 +58,39 @@ def downloads_dir():
 
 @contextlib.contextmanager
 def file_lock(path):
-    """Hold an exclusive lock named after ``path`` (a hidden ``.NAME.lock`` beside it; other processes wait)."""
+    """Hold an exclusive lock named after ``path``: a hidden ``.NAME.lock`` beside it, which other processes (and
+    threads) wait on, removed when the lock is released.
+
+    The holder removes the file while it still holds it; a waiter that then gets the lock finds the name gone
+    (or naming a newer file) and locks again, so two holders never overlap and no empty lock file stays behind.
+    """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    lock = path.with_name(f".{path.name}.lock")
+    while True:
+        handle = open(lock, "a+b")
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            held = os.fstat(handle.fileno())
+            try:
+                current = os.stat(lock)
+            except FileNotFoundError:
+                current = None
+        except BaseException:
+            handle.close()
+            raise
+        if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+            break
+        handle.close()  # the holder before removed this file: lock the one under the name now
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(lock)
+        except OSError as error:  # only leaves an empty file behind
+            log.debug("cannot remove the lock file %s: %s", lock, error)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def _accepted(md5=None, sha1=None, sha256=None):
@@ -314,9 +338,15 @@ def fetch(file, *, progress=True):
             bad_checksum = bad_checksum or error
     if bad_checksum is not None:
         raise bad_checksum
-    expected = (", ".join(f"{kind} {' or '.join(values)}" for kind, values in checksums.items())
-                or "no published checksum")
-    tried = "; ".join(failures) or "it has no download URL"
-    raise WeightsUnavailable(
-        f"cannot get this file ({tried}). Put it ({expected}) into {downloads_dir()} or into a directory named "
-        "by KERAS_ZOO_MIRROR", path=file.filename)
+    raise WeightsUnavailable(_put_file_hint(file, "; ".join(failures) or "it has no download URL"),
+                             path=file.filename)
+
+
+def _put_file_hint(file, tried):
+    """What to do when no copy of ``file`` could be had (``tried``: why each place failed)."""
+    expected = ", ".join(f"{kind} {' or '.join(values)}" for kind, values in file.checksums().items())
+    where = f"into {downloads_dir()} or into a directory named by KERAS_ZOO_MIRROR"
+    if expected:
+        return f"cannot get this file ({tried}). Put the original file ({expected}) {where}"
+    return (f"cannot get this file ({tried}). Put the original file {where}; it has no published checksum, so "
+            "it is used unverified")

@@ -1,16 +1,21 @@
 """Label sets: which class each output of a zoo model means, in the order of its weight source.
 
-The label files are fetched and cached like the weights (:data:`keras_zoo.cards.LABEL_SETS`: URL + checksum;
-:func:`keras_zoo.downloads.fetch`); where a label file cannot be had, the class list of a converted MatConvNet
-file of the same label set (its ``meta.classes``, kept in the cache) serves.
+The label files ship with the package (``keras_zoo/data/labels/``, their provenance in ``PROVENANCE.md``
+there), each the original file its card names (:data:`keras_zoo.cards.LABEL_SETS`: file name, URL, checksum),
+checked against the card's checksum before its first use in a process. A label file that is not shipped is
+fetched and cached like the weights (:func:`keras_zoo.downloads.fetch`); where it cannot be had either, the
+class list of a converted MatConvNet file of the same label set (its ``meta.classes``, kept in the cache) serves.
 """
 
 import functools
+import pathlib
 
 from converters.errors import ConversionError
 from keras_zoo import cache
 from keras_zoo.cards import CARDS, LABEL_SETS
-from keras_zoo.downloads import WeightsUnavailable, fetch
+from keras_zoo.downloads import WeightsUnavailable, fetch, verify
+
+DATA_DIR = pathlib.Path(__file__).resolve().parent / "data" / "labels"  # the label files shipped with the package
 
 
 def _parse(path, fmt):
@@ -44,6 +49,20 @@ def _from_converted_mat(label_set_id, count):
     return None
 
 
+def shipped_file(label_set):
+    """The package's copy of a label set's file, checked against the card's checksum; None if not shipped.
+    A copy that does not match raises ConversionError (the installation is damaged: reinstall keras_zoo)."""
+    path = DATA_DIR / label_set.file.filename
+    if not path.is_file():
+        return None
+    try:
+        verify(path, **label_set.file.checksums())
+    except ConversionError as error:
+        raise ConversionError(f"the label file shipped with keras_zoo is damaged ({error.reason}); reinstall "
+                              "keras_zoo", path=path) from None
+    return path
+
+
 @functools.lru_cache(maxsize=None)
 def get_classes(label_set_id):
     """``[(class id, label), ...]`` of a label set; the id is the WordNet id where the file gives one."""
@@ -51,7 +70,7 @@ def get_classes(label_set_id):
         raise ValueError(f"unknown label set {label_set_id!r} (known: {', '.join(LABEL_SETS)})")
     label_set = LABEL_SETS[label_set_id]
     try:
-        path = fetch(label_set.file, progress=False)
+        path = shipped_file(label_set) or fetch(label_set.file, progress=False)
     except WeightsUnavailable:
         classes = _from_converted_mat(label_set_id, label_set.count)
         if classes is None:

@@ -14,6 +14,7 @@ import keras
 from converters.errors import ConversionError
 from converters.layer_table import LayerTable
 from keras_zoo import layers as zoo_layers
+from keras_zoo.layers import quad
 
 MAKERS = LayerTable("op '{type}' is not supported by the Keras builder")
 
@@ -86,23 +87,37 @@ CONFIGURATION_CHECKS = {"conv": (conv_layer, ("kernel_size", "strides", "pads", 
                         "lrn": (lrn_layer, ("size", "alpha", "beta", "k", "region"))}
 
 
+def _as_2d(layer, x, name):
+    """``layer`` (a 2-D convolution) on ``x``; a rank-3 x (N, L, C), a 1-D convolution's input, runs as
+    (N, L, 1, C) with the kernel's width 1, and leaves as (N, L', F)."""
+    if rank(x) != 3:
+        return layer(x)
+    y = layer(keras.layers.Reshape((-1, 1, x.shape[-1]), name=f"{name}_2d")(x))
+    return keras.layers.Reshape((-1, y.shape[-1]), name=f"{name}_1d")(y)
+
+
 @MAKERS.register("conv")
 def _conv(node, inputs, name, initializer):
-    return [conv_layer(node, name, initializer)(inputs[0])]
+    return [_as_2d(conv_layer(node, name, initializer), inputs[0], name)]
 
 
 @MAKERS.register("deconv")
 def _deconv(node, inputs, name, initializer):
     a = node.attrs
-    return [zoo_layers.Deconv2D(a["filters"], a["kernel"], strides=a.get("strides", 1), crops=a.get("pads", 0),
-                                dilation=a.get("dilation", 1), groups=a.get("groups", 1),
-                                use_bias=a.get("use_bias", True), kernel_initializer=initializer("kernel"),
-                                bias_initializer=initializer("bias"), name=name)(inputs[0])]
+    return [_as_2d(zoo_layers.Deconv2D(a["filters"], a["kernel"], strides=a.get("strides", 1), crops=a.get("pads", 0),
+                                       dilation=a.get("dilation", 1), groups=a.get("groups", 1),
+                                       use_bias=a.get("use_bias", True), kernel_initializer=initializer("kernel"),
+                                       bias_initializer=initializer("bias"), name=name), inputs[0], name)]
 
 
 @MAKERS.register("pool")
 def _pool(node, inputs, name, initializer):
     a = node.attrs
+    if a.get("method") == "stochastic":
+        if any(quad(a.get("pads", 0))):
+            raise ValueError("STOCHASTIC pooling takes no padding")
+        return [zoo_layers.StochasticPool2D(a.get("kernel", 1), a.get("strides", 1), rounding=a.get("rounding", "ceil"),
+                                            global_pool=a.get("global", False), name=name)(inputs[0])]
     return [zoo_layers.Pool2D(a.get("method", "max"), a.get("kernel", 1), a.get("strides", 1), pads=a.get("pads", 0),
                               rounding=a.get("rounding", "ceil"), avg_divisor=a.get("avg_divisor", "padded"),
                               global_pool=a.get("global", False), name=name)(inputs[0])]
@@ -118,8 +133,13 @@ def _dense(node, inputs, name, initializer):
     a = node.attrs
     x = inputs[0]
     axis = a.get("axis", 1)
-    if axis not in (1, 1 - rank(x)):
-        raise ValueError(f"inner product from axis {axis} is not supported (only axis 1)")
+    axis = axis + rank(x) if axis < 0 else axis
+    if not 1 <= axis < rank(x):
+        raise ValueError(f"inner product from axis {a.get('axis')} of a rank-{rank(x)} input")
+    if axis > 1:  # the axes before `axis` kept: Caffe's InnerProduct over the trailing axes
+        return [zoo_layers.InnerProduct(a["units"], axis, use_bias=a.get("use_bias", True), name=name,
+                                        kernel_initializer=initializer("kernel"),
+                                        bias_initializer=initializer("bias"))(x)]
     flattened = tuple(x.shape[1:]) if rank(x) > 2 else None
     kernel_initializer = initializer("kernel", flattened)
     if flattened:
@@ -183,7 +203,7 @@ def _affine(node, inputs, name, parameter, operation):
     shape = channels_last_shape(affine_nchw_shape(node, nchw_shape(x)))
     has_beta = parameter == "beta" or node.attrs.get("use_bias", "beta" in node.weights)
     if len(inputs) > 1:
-        product = zoo_layers.Broadcast(operation,
+        product = zoo_layers.Broadcast(operation, axis=node.attrs.get("axis", 1),
                                        name=f"{name}_{operation}" if has_beta and parameter == "gamma" else name)
         y = product(inputs[:2])
         if parameter == "gamma" and has_beta:
@@ -261,3 +281,178 @@ def _reshape(node, inputs, name, initializer):
 def _alias(node, inputs, name, initializer):
     """Identity at inference: every output is the input."""
     return [inputs[0]] * len(node.outputs)
+
+
+@MAKERS.register("interp")
+def _interp(node, inputs, name, initializer):
+    a = node.attrs
+    return [zoo_layers.Interp(a.get("zoom", 1), a.get("shrink", 1), a.get("size"), a.get("pad_beg", 0),
+                              a.get("pad_end", 0), name=name)(inputs[0])]
+
+
+@MAKERS.register("shuffle_channel")
+def _shuffle_channel(node, inputs, name, initializer):
+    return [zoo_layers.ShuffleChannel(node.attrs["group"], name=name)(inputs[0])]
+
+
+@MAKERS.register("axpy")
+def _axpy(node, inputs, name, initializer):
+    return [zoo_layers.Axpy(name=name)(inputs[:3])]
+
+
+@MAKERS.register("permute")
+def _permute(node, inputs, name, initializer):
+    return [zoo_layers.Permute(node.attrs["order"], name=name)(inputs[0])]
+
+
+@MAKERS.register("normalize")
+def _normalize(node, inputs, name, initializer):
+    a = node.attrs
+    return [zoo_layers.Normalize(a.get("across_spatial", True), a.get("channel_shared", True), a.get("eps", 1e-10),
+                                 name=name)(inputs[0])]
+
+
+@MAKERS.register("priorbox")
+def _priorbox(node, inputs, name, initializer):
+    a = node.attrs
+    layer = zoo_layers.PriorBox(a["min_sizes"], a.get("max_sizes", ()), a.get("aspect_ratios", (1.0,)),
+                                a.get("clip", False), a.get("variances", (0.1,)), a.get("img_size"), a.get("step"),
+                                a.get("offset", 0.5), name=name)
+    return [layer(inputs[:2] if a.get("img_size") is None else inputs[:1])]
+
+
+@MAKERS.register("detection_output")
+def _detection_output(node, inputs, name, initializer):
+    a = node.attrs
+    layer = zoo_layers.DetectionOutput(
+        a["num_classes"], a["rows"], share_location=a.get("share_location", True),
+        background_label_id=a.get("background_label_id", 0), code_type=a.get("code_type", "corner"),
+        variance_encoded_in_target=a.get("variance_encoded_in_target", False),
+        confidence_threshold=a.get("confidence_threshold"), nms_threshold=a.get("nms_threshold", 0.3),
+        eta=a.get("eta", 1.0), top_k=a.get("top_k", -1), keep_top_k=a.get("keep_top_k", -1), name=name)
+    return [layer(inputs[:3])]
+
+
+@MAKERS.register("upsample")
+def _upsample(node, inputs, name, initializer):
+    return [zoo_layers.Upsample(node.attrs.get("scale", 2), name=name)(inputs[0])]
+
+
+@MAKERS.register("roi_pool")
+def _roi_pool(node, inputs, name, initializer):
+    a = node.attrs
+    return [zoo_layers.ROIPooling(a["pooled"], a.get("spatial_scale", 1.0), name=name)(inputs[:2])]
+
+
+# ------------------------------------------------------------------------- more of BVLC Caffe's layers
+
+_ELEMENTWISE = {  # op -> (layer class, its arguments from the node's attributes)
+    "bnll": (zoo_layers.BNLL, lambda a: {}),
+    "clip": (zoo_layers.Clip, lambda a: {"min_value": a["min"], "max_value": a["max"]}),
+    "exp": (zoo_layers.Exp, lambda a: {"base": a.get("base", -1.0), "scale": a.get("scale", 1.0),
+                                       "shift": a.get("shift", 0.0)}),
+    "log": (zoo_layers.Log, lambda a: {"base": a.get("base", -1.0), "scale": a.get("scale", 1.0),
+                                       "shift": a.get("shift", 0.0)}),
+    "threshold": (zoo_layers.Threshold, lambda a: {"threshold": a.get("threshold", 0.0)}),
+    "swish": (zoo_layers.Swish, lambda a: {"beta": a.get("beta", 1.0)}),
+    "mvn": (zoo_layers.MVN, lambda a: {"normalize_variance": a.get("normalize_variance", True),
+                                       "across_channels": a.get("across_channels", False),
+                                       "eps": a.get("eps", 1e-9)}),
+}
+
+
+@MAKERS.register(*_ELEMENTWISE)
+def _elementwise(node, inputs, name, initializer):
+    layer_class, arguments = _ELEMENTWISE[node.op]
+    return [layer_class(**arguments(node.attrs), name=name)(inputs[0])]
+
+
+@MAKERS.register("reduction")
+def _reduction(node, inputs, name, initializer):
+    a = node.attrs
+    return [zoo_layers.Reduction(a.get("operation", "sum"), a.get("axis", 0), a.get("coeff", 1.0),
+                                 name=name)(inputs[0])]
+
+
+@MAKERS.register("argmax")
+def _argmax(node, inputs, name, initializer):
+    a = node.attrs
+    axis = a.get("axis")
+    if axis is not None and axis < 0:
+        axis += rank(inputs[0])
+    return [zoo_layers.ArgMax(a.get("top_k", 1), a.get("out_max_val", False), axis, name=name)(inputs[0])]
+
+
+@MAKERS.register("tile")
+def _tile(node, inputs, name, initializer):
+    axis = zoo_layers.nchw_axis_to_nhwc(node.attrs.get("axis", 1), rank(inputs[0]))
+    return [zoo_layers.Tile(axis, node.attrs["tiles"], name=name)(inputs[0])]
+
+
+@MAKERS.register("embed")
+def _embed(node, inputs, name, initializer):
+    a = node.attrs
+    return [zoo_layers.Embed(a["input_dim"], a["units"], use_bias=a.get("use_bias", True), name=name,
+                             kernel_initializer=initializer("kernel"), bias_initializer=initializer("bias"))(inputs[0])]
+
+
+@MAKERS.register("parameter")
+def _parameter(node, inputs, name, initializer):
+    if not inputs:
+        raise ValueError("a Parameter layer needs a graph input to take the batch size from")
+    shape = channels_last_shape(node.attrs["shape"])
+    return [zoo_layers.ParameterBlob(shape, name=name)(inputs[0])]
+
+
+# ------------------------------------------------------------------------ MatConvNet's other blocks
+def _weight_shape(node, key):
+    return tuple(node.weights[key].shape) if key in node.weights else None
+
+
+@MAKERS.register("muladd")
+def _muladd(node, inputs, name, initializer):
+    a = node.attrs
+    layer = zoo_layers.MulAdd(a.get("multiplier", "input"), a.get("offset", "none"),
+                              gamma_shape=_weight_shape(node, "gamma"), beta_shape=_weight_shape(node, "beta"),
+                              name=name)
+    return [layer(inputs if len(inputs) > 1 else inputs[0])]
+
+
+@MAKERS.register("pdist")
+def _pdist(node, inputs, name, initializer):
+    a = node.attrs
+    layer = zoo_layers.PDist(a.get("p", 2.0), a.get("no_root", False), a.get("target", "input"),
+                             a.get("instance_weights", "none"), target_shape=_weight_shape(node, "target"),
+                             instance_weights_shape=_weight_shape(node, "instance_weights"), name=name)
+    return [layer(inputs if len(inputs) > 1 else inputs[0])]
+
+
+@MAKERS.register("spatial_norm")
+def _spatial_norm(node, inputs, name, initializer):
+    a = node.attrs
+    return [zoo_layers.SpatialNorm(a["size"], a["alpha"], a["beta"], name=name)(inputs[0])]
+
+
+@MAKERS.register("norm_offset")
+def _norm_offset(node, inputs, name, initializer):
+    a = node.attrs
+    return [zoo_layers.NormOffset(a["scale"], a["power"], a.get("floor", 1e-8), name=name)(inputs[0])]
+
+
+@MAKERS.register("roi_pool_affine")
+def _roi_pool_affine(node, inputs, name, initializer):
+    a = node.attrs
+    layer = zoo_layers.ROIPoolAffine(a["pooled"], a.get("transform", (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)),
+                                     a.get("method", "max"), a.get("flatten", False), name=name)
+    return [layer(inputs[:2])]
+
+
+@MAKERS.register("bilinear_sampler")
+def _bilinear_sampler(node, inputs, name, initializer):
+    return [zoo_layers.BilinearSampler(name=name)(inputs[:2])]
+
+
+@MAKERS.register("affine_grid", "scaling_grid")
+def _sampling_grid(node, inputs, name, initializer):
+    kind = "affine" if node.op == "affine_grid" else "scaling"
+    return [zoo_layers.SamplingGrid(node.attrs["height"], node.attrs["width"], kind, name=name)(inputs[0])]

@@ -1,9 +1,9 @@
 """``python -m keras_zoo list``: the table of model cards (needs no Keras)."""
 
-import argparse
 import sys
 
 from keras_zoo.cards import CARDS
+from keras_zoo.cli import ArgumentParser
 
 ALIASES_SHOWN = 3
 
@@ -28,7 +28,7 @@ def _checksum(file):
 
 def main(argv=None):
     """Print the table of model cards (``--sources``: every weight source with its URL and checksum)."""
-    parser = argparse.ArgumentParser(prog="python -m keras_zoo list", description="List the zoo's models.")
+    parser = ArgumentParser(prog="python -m keras_zoo list", description="List the zoo's models.")
     parser.add_argument("--sources", action="store_true", help="also list every weight source with its URL")
     options = parser.parse_args(argv)
     header = ("model", "task", "default weights", "classes", "reported", "aliases")

@@ -22,11 +22,14 @@ from keras_zoo.convert import from_caffe, from_matconvnet
 from keras_zoo.downloads import WeightsUnavailable
 from keras_zoo.models import get_model
 from keras_zoo.models.architecture import resolve_weights
+from keras_zoo.weights import untrained as asks_untrained
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE_SUFFIXES = (".keras", ".prototxt", ".caffemodel", ".mat")
 DEFAULT_INPUT_SIZE = (224, 224)  # ImageNet's: for models whose input size nothing fixes
+# what every table, caption and report made from untrained weights says
+UNTRAINED_NOTE = "UNTRAINED weights (random): the classes and scores mean nothing"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +49,11 @@ class Resolved:
     input_size: tuple = DEFAULT_INPUT_SIZE
     untrained: bool = False
     unavailable: str | None = None
+
+    @property
+    def weights_note(self):
+        """:data:`UNTRAINED_NOTE` where the weights are untrained, else None."""
+        return UNTRAINED_NOTE if self.untrained else None
 
     @property
     def classes(self):
@@ -83,7 +91,7 @@ def resolve(spec, weights="imagenet", *, size=None, untrained_fallback=False):
     ``untrained_fallback``, a zoo model whose weights cannot be had (offline, nothing cached) is built
     untrained instead of raising :class:`~keras_zoo.downloads.WeightsUnavailable`.
     """
-    if weights is not None and str(weights).lower() == "none":
+    if asks_untrained(weights):
         weights = None
     path = pathlib.Path(spec)
     if path.suffix.lower() in MODEL_FILE_SUFFIXES:

@@ -7,7 +7,7 @@ for 255 (a light cream) and left uncoloured in overlays.
 import pathlib
 
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from keras_zoo.files import atomic_output
 
@@ -58,21 +58,27 @@ def read_label_png(path):
         return labels_from_colors(np.asarray(image.convert("RGB")))
 
 
-def _save_atomically(image, path):
-    """Save a PIL image as PNG under a temporary name, then rename: no half-written file on failure."""
+def _save_atomically(image, path, description=None):
+    """Save a PIL image as PNG under a temporary name, then rename: no half-written file on failure.
+    ``description``: the PNG's caption (its ``Description`` text chunk), e.g. that the weights were untrained."""
     path = pathlib.Path(path)
+    info = None
+    if description:
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Description", description)
     with atomic_output(path) as tmp:
-        image.save(tmp, format="PNG")
+        image.save(tmp, format="PNG", pnginfo=info)
     return path
 
 
-def write_label_png(path, labels):
-    """Write a label map as a palette PNG in VOC colours (pixel values are the labels, as VOC's own PNGs)."""
+def write_label_png(path, labels, description=None):
+    """Write a label map as a palette PNG in VOC colours (pixel values are the labels, as VOC's own PNGs);
+    ``description`` its caption (the PNG's ``Description`` text)."""
     labels = np.asarray(labels)
     colorize(labels)  # validates the range
     image = Image.fromarray(labels.astype(np.uint8), mode="P")
     image.putpalette(voc_palette().reshape(-1).tolist())
-    return _save_atomically(image, path)
+    return _save_atomically(image, path, description)
 
 
 def overlay(image, labels, alpha=0.5):
@@ -88,6 +94,6 @@ def overlay(image, labels, alpha=0.5):
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 
-def write_overlay_png(path, image, labels, alpha=0.5):
-    """Write :func:`overlay` as an RGB PNG."""
-    return _save_atomically(Image.fromarray(overlay(image, labels, alpha)), path)
+def write_overlay_png(path, image, labels, alpha=0.5, description=None):
+    """Write :func:`overlay` as an RGB PNG; ``description`` its caption (the PNG's ``Description`` text)."""
+    return _save_atomically(Image.fromarray(overlay(image, labels, alpha)), path, description)

@@ -76,6 +76,9 @@ def _layer_arrays(node, layer):
     elif node.op == "batchnorm" and not node.attrs.get("use_global_stats", True):
         for statistic in ("mean", "variance", "std"):
             weights.pop(statistic, None)  # Caffe keeps them, but batch statistics are used
+    elif node.op == "parameter":  # (C, H, W...) -> channels-last
+        weights = {key: np.moveaxis(np.asarray(value), 0, -1) if np.ndim(value) > 1 else value
+                   for key, value in weights.items()}
     elif node.op in ("scale", "bias"):
         shape = affine_nchw_shape(node, nchw_shape(layer.input))
         for key, value in weights.items():

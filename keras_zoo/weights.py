@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 WEIGHT_SUFFIXES = (".caffemodel", ".mat", ".weights.h5", ".keras")
 
 
+def untrained(weights):
+    """Whether a ``weights`` argument asks for no trained weights: None, or 'none' in any case (how a command
+    line spells None)."""
+    return weights is None or (isinstance(weights, str) and weights.strip().lower() == "none")
+
+
 def names_a_file(weights):
     """Whether a ``weights`` argument names a file rather than a weight source: a path object, or a string with
     a suffix or a directory separator (source names have neither)."""
@@ -94,13 +100,13 @@ def _refuse_unloaded(model, loaded, skip, path):
 def load_weights(model, card, weights, *, reference=None, skip=(), progress=True):
     """Give ``model`` (a builder's model for ``card``) the weights ``weights`` names; returns the source used.
 
-    ``weights``: None (nothing), 'imagenet' (the card's default source), a source name ('caffe',
+    ``weights``: None or 'none' (nothing), 'imagenet' (the card's default source), a source name ('caffe',
     'matconvnet'...), or a path to a ``.caffemodel``, ``.mat``, ``.weights.h5`` or ``.keras`` file. A source is
     fetched and converted on first use (into ``reference()``, see the module docstring), then read from the
     cache by layer name, so models without the top, with another input size or other classes load the layers
     they have; ``skip`` names layers to leave alone. Returns the WeightSource, or None for None and for paths.
     """
-    if weights is None:
+    if untrained(weights):
         return None
     if names_a_file(weights):
         _load_file(model, card, weights, set(skip))

@@ -59,6 +59,9 @@ def _node_blobs(node, layer, rng):
     elif node.op == "batchnorm":  # unit statistics, until calibrated
         channels = _nchw_shape(layer.input.shape)[1]
         return _batchnorm_blobs(np.zeros(channels, np.float32), np.ones(channels, np.float32))
+    elif node.op == "normalize":  # the SSD fork's learnt scale (SSD initialises it to 20)
+        channels = 1 if node.attrs.get("channel_shared", True) else _nchw_shape(layer.input.shape)[1]
+        return [rng.uniform(10.0, 30.0, channels).astype(np.float32)]
     elif node.op in ("scale", "bias"):
         shape = _nchw_shape(layer.input.shape)
         axis = node.attrs.get("axis", 1)
@@ -77,7 +80,7 @@ def _node_blobs(node, layer, rng):
     return blobs
 
 
-WEIGHTED_OPS = ("conv", "deconv", "dense", "prelu", "batchnorm", "scale", "bias")
+WEIGHTED_OPS = ("conv", "deconv", "dense", "prelu", "batchnorm", "scale", "bias", "normalize")
 
 
 def deploy_graph(prototxt, *, input_shape=None):

@@ -16,7 +16,7 @@ from tests.helpers import FIXTURES  # noqa: E402
 def fixtures():
     """The directory of real third-party fixture files; tests needing it skip where it is absent."""
     if not FIXTURES.is_dir():
-        pytest.skip(f"the shared fixtures directory {FIXTURES} is absent (set KERAS_ZOO_FIXTURES)")
+        pytest.skip(f"the fixtures directory {FIXTURES} is absent (set KERAS_ZOO_FIXTURES)")
     return FIXTURES
 
 

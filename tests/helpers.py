@@ -15,7 +15,7 @@ def fixture_path(relative):
     """Path of one fixture file, skipping the calling test with a clear reason where it is absent."""
     path = FIXTURES / relative
     if not path.exists():
-        pytest.skip(f"fixture {path} is absent (the shared fixtures directory is needed)")
+        pytest.skip(f"fixture file {path} is absent (set KERAS_ZOO_FIXTURES to a fixtures directory that has it)")
     return path
 
 

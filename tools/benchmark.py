@@ -7,13 +7,12 @@
    folded into the convolutions); the ratio of the model as built, with its BatchNorm and Scale layers, is
    printed beside it.
 3. Exported artifacts: images/s of the Keras model, the SavedModel, ONNX Runtime and TFLite fp32/fp16/int8 for
-   a few zoo models, side by side with their ratio to Keras (the seed's speed table; ``export.bench``).
+   a few zoo models, side by side with their ratio to Keras (MatConvNet's speed table; ``export.bench``).
 
 Without the original weights here (no converted cache, no keras.applications .h5), both sides load a file
 of the same size written from untrained weights: the timings measure the loading path, not the values.
 """
 
-import argparse
 import contextlib
 import logging
 import os
@@ -133,7 +132,9 @@ def speeds(batches, seconds):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from keras_zoo.cli import ArgumentParser
+
+    parser = ArgumentParser(prog="tools/benchmark.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="model loads timed per side (median)")
     parser.add_argument("--seconds", type=float, default=5.0, help="minimum seconds of inference per measurement")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
@@ -142,9 +143,11 @@ def main(argv=None):
     parser.add_argument("--export-models", nargs="*", default=["googlenet", "resnet-50"],
                         help="zoo models for the export table (none: skip it)")
     parser.add_argument("--export-weights", default="none",
-                        help="weights of the export table's models (default none: random, speed only)")
+                        help="weights of the export table's models: none is random weights, for speed only")
     options = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    from keras_zoo.cli import setup_logging
+
+    setup_logging(False, logging.WARNING)
     try:
         if not options.skip_load:
             zoo, reference, synthetic = load_times(options.repeats)
@@ -162,7 +165,7 @@ def main(argv=None):
             rows = export_benchmark(options.export_models, weights=options.export_weights)
             print(format_table(rows))
     except Exception as error:  # a command: one clear line, non-zero exit
-        print(f"benchmark failed: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     return 0
 

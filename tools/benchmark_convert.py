@@ -186,7 +186,9 @@ def report(name, size, results, keras_only):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tools/benchmark_convert.py", description=__doc__.split("\n\n")[0])
+    from keras_zoo.cli import ArgumentParser
+
+    parser = ArgumentParser(prog="tools/benchmark_convert.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=pathlib.Path,
                         help="where the VGG-16 files are written and kept (default: a temporary folder)")
     parser.add_argument("--formats", nargs="+", choices=sorted(FORMATS), default=list(FORMATS))
@@ -203,8 +205,8 @@ def main(argv=None):
         return 0
     with tempfile.TemporaryDirectory() as scratch:
         workdir = options.workdir or pathlib.Path(scratch)
-        workdir.mkdir(parents=True, exist_ok=True)
         try:
+            workdir.mkdir(parents=True, exist_ok=True)
             print(f"writing VGG-16 ({', '.join(options.formats)}) into {workdir} ...", flush=True)
             # written by a child: a child inherits its parent's peak RSS across fork + exec, so this one stays small
             subprocess.run([sys.executable, str(pathlib.Path(__file__).resolve()), "--child", "write", "--path",
@@ -219,7 +221,7 @@ def main(argv=None):
                 report(name, path.stat().st_size, {mode: measure(mode, path, options.repeats) for mode in modes},
                        keras_only)
         except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
-            print(f"benchmark_convert: {error}", file=sys.stderr)
+            print(f"error: {error}", file=sys.stderr)
             return 1
     return 0
 

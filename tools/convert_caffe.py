@@ -18,7 +18,6 @@ the net's blobs, layers after the Caffe layers; the file loads with keras.saving
 imported.
 """
 
-import argparse
 import logging
 import pathlib
 import sys
@@ -26,7 +25,7 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from converters.errors import ConversionError  # noqa: E402
-from keras_zoo.cli import add_model_options, parse_size, parse_values  # noqa: E402
+from keras_zoo.cli import ArgumentParser, add_model_options, parse_size, parse_values, setup_logging  # noqa: E402
 
 
 def preprocessing_of(options):
@@ -41,7 +40,7 @@ def preprocessing_of(options):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tools/convert_caffe.py", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="tools/convert_caffe.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("prototxt", nargs="?", help="the net definition (deploy .prototxt; V0, V1 and V2 formats)")
     parser.add_argument("caffemodel", nargs="?", help="the trained weights (.caffemodel)")
     parser.add_argument("--zoo-dir", metavar="DIR",
@@ -49,7 +48,7 @@ def main(argv=None):
     parser.add_argument("--cache-dir", metavar="DIR",
                         help="with --zoo-dir: where a downloaded caffemodel goes (default: the weights cache)")
     parser.add_argument("-o", "--output", help="the .keras (or .weights.h5) file to write "
-                                               "(with --zoo-dir, default DIRNAME.keras)")
+                                               "(default: DIRNAME.keras, with --zoo-dir)")
     parser.add_argument("--input-shape", type=parse_size, metavar="H,W",
                         help="input size (default: the prototxt's; needed for train/val nets)")
     means = parser.add_mutually_exclusive_group()
@@ -57,7 +56,7 @@ def main(argv=None):
                        help="per-channel mean to subtract, in the net's channel order")
     means.add_argument("--mean-file", metavar="FILE", help="mean image to subtract (.binaryproto or .npy), "
                                                            "centre-cropped to the input size")
-    parser.add_argument("--scale", type=float, default=1.0, help="multiply by this after the mean (default 1)")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply by this after the mean")
     parser.add_argument("--rgb", action="store_true",
                         help="the model takes RGB 0..255 and reverses the channels to the net's BGR first")
     parser.add_argument("--allow-unknown-fields", action="store_true",
@@ -69,7 +68,7 @@ def main(argv=None):
         parser.error("give either --zoo-dir or PROTOTXT and CAFFEMODEL, not both")
     if not options.zoo_dir and not (options.prototxt and options.caffemodel and options.output):
         parser.error("PROTOTXT, CAFFEMODEL and -o/--output are required (or --zoo-dir DIR)")
-    logging.basicConfig(level=logging.INFO if options.verbose else logging.WARNING, format="%(message)s")
+    setup_logging(options.verbose, logging.WARNING)
     try:
         preprocessing = preprocessing_of(options)
         if options.zoo_dir:

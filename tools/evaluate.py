@@ -7,7 +7,6 @@
 See ``keras_zoo.evaluate`` for the protocols and the metric definitions.
 """
 
-import argparse
 import logging
 import pathlib
 import sys
@@ -20,13 +19,13 @@ from keras_zoo.evaluate.datasets import class_ids_of, read_classification_set, r
 from keras_zoo.evaluate.reports import format_classification_table, format_segmentation_table, year_of  # noqa
 from keras_zoo.evaluate.segmentation import evaluate_segmentation  # noqa: E402
 from keras_zoo.files import write_json  # noqa: E402
+from keras_zoo.cli import ArgumentParser, add_verbose_option, setup_logging  # noqa: E402
 from keras_zoo.resolve import resolve  # noqa: E402
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="tools/evaluate.py", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
                "  tools/evaluate.py classification ILSVRC2012_val/ --model vgg16 --json vgg16.json\n"
                "  tools/evaluate.py classification val.txt --model vgg16 --dense\n"
@@ -55,15 +54,18 @@ def _parser():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json", help="write the results to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_verbose_option(parser)
     return parser
 
 
 def main(argv=None):
     options = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(options.verbose, logging.INFO)
     try:
         resolved = resolve(options.model, options.weights)
         row = {"model": resolved.name, "data": str(options.data)}
+        if resolved.untrained:
+            row["untrained"] = True
         if year_of(resolved.card):
             row["introduced"] = year_of(resolved.card)
         if options.task == "classification":
@@ -87,6 +89,8 @@ def main(argv=None):
         return 1
     print(f"{row['protocol'] if 'protocol' in row else 'whole images'}, {row['images']} images")
     print(table)
+    if resolved.untrained:
+        print(f"{resolved.name}: {resolved.weights_note}")
     if options.json:
         write_json(row, options.json)
         print(f"wrote {options.json}")

@@ -5,8 +5,8 @@ with enum types) and V2 (``layer {`` with string types), in text and in binary f
 first upgraded to V2 ``LayerParameter`` messages (as Caffe's upgrade_proto does), so one converter handles
 them all.
 
-Train/val nets are read in the TEST phase (include/exclude rules); loss, accuracy and silence layers are
-dropped; a data layer (Data, ImageData, HDF5Data, Python without bottoms...) becomes graph inputs named
+Train/val nets are read in the TEST phase (include/exclude rules); loss and accuracy layers are dropped, and so
+are Silence layers, whose bottoms are consumed all the same (no outputs); a data layer (Data, ImageData, HDF5Data, Python without bottoms...) becomes graph inputs named
 after its image tops: the tops that lead to a layer with weights (HDF5 and Python layers name and order
 their tops freely), else its first top. Its other tops (labels) are dropped together with the layers that
 consume them. The input size comes from ``input_shape`` ((H, W) or (C, H, W)); without it, from the layer
@@ -22,8 +22,12 @@ the file, line, layer and field with the closest known one, unless ``read_caffe(
 (one warning per skipped field). A fork field that changes a supported layer's computation is honoured or
 refused (Dropout's ``scale_train: false`` becomes the fork's test-time scaling).
 
-A layer type without a function in :data:`LAYERS` (a fork's ROIPooling, PriorBox, a Python layer with
-bottoms...) makes ONE ConversionError listing every such layer, raised before the caffemodel is read.
+A layer type without a function in :data:`LAYERS` (RNN, LSTM, a Python layer with bottoms...) makes ONE
+ConversionError listing every such layer, raised before the caffemodel is read; ``keras_zoo.register_caffe_layer``
+adds a function for a custom type. Weights that layers share by ``param { name }`` stay one weight
+(``attrs['shares']``: the later layers compute with the first one's; Caffe's last-loaded copy wins where a
+caffemodel holds different ones); sharing only some of a layer's blobs, or between layers that compute
+differently, is refused by name.
 Outputs are the blobs no layer consumes, sorted by name: Caffe's Net keeps its available blobs in a
 ``std::set`` and reports them in that order.
 

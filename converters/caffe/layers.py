@@ -5,6 +5,9 @@ shapes)``, with ``inputs`` the batch-less (C, H, W...) shapes of the bottoms and
 :class:`~converters.caffe.net.ConversionContext` (``ctx.path``, ``ctx.error(layer, reason)``, the caffemodel
 blobs through ``ctx.weights_of`` / ``ctx.blob_array`` / ``ctx.bias_term``). A new layer type is one function
 here, registered with ``@LAYERS.register("TypeName")``; weights leave in the layouts of :mod:`converters.graph`.
+A function may return a list of nodes instead of one (SPP: its poolings, flattens and concat), the one carrying
+the weights named after the layer. Axis arguments count in Caffe's N, C, H, W numbering; the converter treats
+every blob's first axis as the batch axis, so an option that would reach across it is refused by name.
 """
 
 from __future__ import annotations
@@ -112,17 +115,29 @@ def _convolution_node(layer, inputs, ctx, transposed):
     if param.axis != 1:
         raise ctx.error(layer, f"convolution over axis {param.axis} is not supported")
     shape = inputs[0]
-    if len(shape) != 3:
-        raise ctx.error(layer, f"input has {len(shape) + 1} dimensions, a 2-D convolution needs 4")
+    one_d = len(shape) == 2  # (C, L): Caffe's N-D convolution with one spatial axis, run as (L, 1)
+    if len(shape) != 3 and not one_d:
+        raise ctx.error(layer, f"input has {len(shape) + 1} dimensions: 1-D and 2-D convolutions (3- or 4-D inputs) "
+                               "are supported")
+    if one_d:
+        given = [field for field in ("kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w")
+                 if param.HasField(field)]
+        many = [field for field in ("kernel_size", "stride", "pad", "dilation") if len(getattr(param, field)) > 1]
+        if given or many:
+            raise ctx.error(layer, f"{(given + many)[0]} on a 1-D input: Caffe takes _h/_w fields for 2-D "
+                                   "convolutions only, and one value per spatial axis")
+        shape = tuple(shape) + (1,)
     bias_term = ctx.bias_term(layer, param)
     refs = ctx.weights_of(layer, {1 + bias_term})
     kernel = _conv_param_pair(param, layer, ctx, param.kernel_size, "kernel_h", "kernel_w",
                               None if refs is None else 0, "kernel")
-    if kernel == (0, 0) and refs is not None and len(refs[0].shape) == 4:
-        kernel = tuple(refs[0].shape[2:])  # a caffemodel-embedded layer without its params
+    if kernel == (0, 0) and refs is not None and len(refs[0].shape) == (3 if one_d else 4):
+        kernel = tuple(refs[0].shape[2:]) * (2 if one_d else 1)  # an embedded layer without its params
     stride = _conv_param_pair(param, layer, ctx, param.stride, "stride_h", "stride_w", 1, "stride")
     pad = _conv_param_pair(param, layer, ctx, param.pad, "pad_h", "pad_w", 0, "pad")
     dilation = _dilation(param, layer, ctx)
+    if one_d:
+        kernel, stride, pad, dilation = (kernel[0], 1), (stride[0], 1), (pad[0], 0), (dilation[0], 1)
     filters = param.num_output
     if not filters and refs is not None and refs[0].shape:
         filters = refs[0].shape[1 if transposed else 0] * (param.group if transposed else 1)
@@ -139,11 +154,12 @@ def _convolution_node(layer, inputs, ctx, transposed):
     weights = {}
     if refs is not None:
         cin = None if channels is None else channels // group
+        spatial_kernel = kernel[:1] if one_d else kernel  # a 1-D blob is (..., k): (..., k, 1) here
         if transposed:  # Caffe deconv weight (cin, cout/g, kh, kw) -> (kh, kw, cout/g, cin)
-            blob = ctx.blob_array(layer, refs, 0, (channels, filters // group) + kernel)
+            blob = ctx.blob_array(layer, refs, 0, (channels, filters // group) + spatial_kernel)
         else:           # Caffe conv weight (cout, cin/g, kh, kw) -> (kh, kw, cin/g, cout)
-            blob = ctx.blob_array(layer, refs, 0, (filters, cin) + kernel)
-        weights["kernel"] = blob.transpose(2, 3, 1, 0)
+            blob = ctx.blob_array(layer, refs, 0, (filters, cin) + spatial_kernel)
+        weights["kernel"] = (blob[..., None] if one_d else blob).transpose(2, 3, 1, 0)
         if bias_term:
             weights["bias"] = ctx.blob_array(layer, refs, 1, (filters,))
     if transposed:
@@ -154,6 +170,8 @@ def _convolution_node(layer, inputs, ctx, transposed):
                         for i, size in enumerate(shape[1:]))
     if any(size is not None and size < 1 for size in spatial):
         raise ctx.error(layer, f"output would be empty ({spatial}) for input {shape}")
+    if one_d:
+        spatial = spatial[:1]
     return _node(layer, "deconv" if transposed else "conv", attrs, weights), [(filters,) + spatial]
 
 
@@ -176,9 +194,11 @@ def pooling(layer, inputs, ctx):
     shape = inputs[0]
     if len(shape) != 3:
         raise ctx.error(layer, f"input has {len(shape) + 1} dimensions, pooling needs 4")
-    if param.pool == param.STOCHASTIC:
-        raise ctx.error(layer, "STOCHASTIC pooling is not supported")
-    method = "max" if param.pool == param.MAX else "avg"
+    method = {param.MAX: "max", param.AVE: "avg", param.STOCHASTIC: "stochastic"}[param.pool]
+    if param.global_pooling and (_pool_param_pair(param, layer, ctx, "pad", "pad_h", "pad_w", 0, "pad") != (0, 0)
+                                 or _pool_param_pair(param, layer, ctx, "stride", "stride_h", "stride_w", 1,
+                                                     "stride") != (1, 1)):
+        raise ctx.error(layer, "global_pooling takes only pad 0 and stride 1 (as Caffe checks)")
     rounding = "ceil" if param.round_mode == param.CEIL and param.ceil_mode else "floor"
     attrs = {"method": method, "global": bool(param.global_pooling), "rounding": rounding,
              "avg_divisor": "padded"}
@@ -190,12 +210,14 @@ def pooling(layer, inputs, ctx):
     pad = _pool_param_pair(param, layer, ctx, "pad", "pad_h", "pad_w", 0, "pad")
     if min(*kernel, *stride) < 1 or pad[0] >= kernel[0] or pad[1] >= kernel[1]:
         raise ctx.error(layer, f"invalid parameters: kernel {kernel}, stride {stride}, pad {pad}")
+    if method == "stochastic" and any(pad):
+        raise ctx.error(layer, f"STOCHASTIC pooling with pad {pad}: Caffe implements padding only for MAX and AVE")
     attrs.update(kernel=kernel, strides=stride, pads=(pad[0], pad[0], pad[1], pad[1]))
     spatial = tuple(pool_output_size(size, kernel[i], stride[i], (pad[i], pad[i]), rounding)
                     for i, size in enumerate(shape[1:]))
     if any(size is not None and size < 1 for size in spatial):
         raise ctx.error(layer, f"output would be empty ({spatial}) for input {shape}")
-    if rounding == "ceil":
+    if rounding == "ceil" and method != "stochastic":  # an empty STOCHASTIC window is 0 in Caffe
         _refuse_windows_outside(layer, ctx, shape[1:], spatial, kernel, stride, pad)
     return _node(layer, "pool", attrs), [(shape[0],) + spatial]
 
@@ -353,31 +375,71 @@ def batch_norm(layer, inputs, ctx):
     return _same_shape(layer, inputs, ctx, "batchnorm", attrs, weights)
 
 
+def _caffe_axis(axis, rank, layer, ctx, what="axis"):
+    """Caffe's CanonicalAxisIndex: ``axis`` (negative from the end) as 0 .. rank - 1, batch axis included."""
+    canonical = axis + rank if axis < 0 else axis
+    if not 0 <= canonical < rank:
+        raise ctx.error(layer, f"{what} {axis} is out of range for a {rank}-D blob")
+    return canonical
+
+
 def _scale_or_bias_node(layer, inputs, ctx, op):
+    """Caffe Scale / Bias. One bottom: a learned blob of the shape of the bottom's axes [axis, axis + num_axes)
+    (num_axes 0: a scalar; -1: to the end). Two bottoms: the second is the factor (Scale) or the addend (Bias),
+    its shape equal to the first's from ``axis`` on. On axis 0 the blob's (or second bottom's) first axis is the
+    batch axis: a learned blob must have size 1 there (one value for every sample), a second bottom is per
+    sample (the squeeze-and-excitation gate: (N, C) times (N, C, H, W))."""
     _need_bottoms(layer, inputs, (1, 2), ctx)
     param = layer.scale_param if op == "scale" else layer.bias_param
     shape = inputs[0]
-    axis = _axis_index(param.axis, shape, layer, ctx, allow_end=True)
+    rank = len(shape) + 1
+    axis = _caffe_axis(param.axis, rank, layer, ctx)
     if len(inputs) == 2:
-        axes = tuple(inputs[1])
-        num_axes = len(axes)
+        other = tuple(inputs[1])
+        if axis != 0:
+            raise ctx.error(layer, f"a second bottom on axis {param.axis}: Caffe lines its FIRST axis up with axis "
+                                   f"{axis} of bottom '{layer.bottom[0]}', but the converter treats the first axis of "
+                                   "every blob as the batch; only axis 0 is supported with two bottoms (e.g. an "
+                                   "(N, C) gate times (N, C, H, W) features)")
+        if len(other) + 1 > rank or any(a is not None and b is not None and a != b for a, b in zip(other, shape)):
+            raise ctx.error(layer, f"bottom '{layer.bottom[1]}' has shape (N, {', '.join(map(str, other))}), which "
+                                   f"is not bottom '{layer.bottom[0]}''s (N, {', '.join(map(str, shape))}) from axis 0 "
+                                   "on (Caffe requires it exactly; reshape the second bottom, e.g. to (N, C))")
+        axis, num_axes, axes = 1, len(other), other  # the batch axes together, the rest from axis 1
+        blob_axes = (1,) + axes  # a Scale's own bias blob spans the second bottom's axes, batch axis included
     else:
         num_axes = param.num_axes
         if num_axes < -1:
             raise ctx.error(layer, f"num_axes must be -1 or more, got {num_axes}")
-        end = len(shape) + 1 if num_axes == -1 else axis + num_axes
-        if end > len(shape) + 1:
-            raise ctx.error(layer, f"axis {axis} + num_axes {num_axes} exceed the input rank")
-        axes = tuple(shape[axis - 1:end - 1])
+        end = rank if num_axes == -1 else axis + num_axes
+        if end > rank:
+            raise ctx.error(layer, f"axis {axis} + num_axes {num_axes} exceed the input rank {rank}")
+        if num_axes == 0:
+            axis, axes, blob_axes = 1, (), ()  # a scalar (Caffe sets axis 0: the same)
+        elif axis == 0:
+            axes = tuple(shape[:end - 1])
+            blob_axes = (1,) + axes
+            axis, num_axes = 1, -1 if num_axes == -1 else num_axes - 1
+        else:
+            axes = blob_axes = tuple(shape[axis - 1:end - 1])
     has_bias = op == "bias" or ctx.bias_term(layer, param)
     names = [] if len(inputs) == 2 and op == "scale" else ["gamma" if op == "scale" else "beta"]
     if op == "scale" and has_bias:
         names.append("beta")
+    if len(inputs) == 2 and op == "bias":
+        names = []
     refs = ctx.weights_of(layer, {len(names)}) if names else None
     weights = {}
     if refs is not None:
         for index, name in enumerate(names):
-            weights[name] = ctx.blob_array(layer, refs, index, axes)
+            actual = tuple(refs[index].shape)
+            if len(blob_axes) > len(axes) and not refs[index].legacy and len(actual) == len(blob_axes) \
+                    and actual[0] != 1:
+                raise ConversionError(f"blob {index} has shape {actual}: on axis 0 its first axis is the batch axis, "
+                                      f"of size {actual[0]}; only 1 (one value for every sample) is supported",
+                                      path=ctx.weight_path, layer=layer.name, layer_type=layer.type)
+            array = ctx.blob_array(layer, refs, index, blob_axes)
+            weights[name] = array.reshape(array.shape[len(blob_axes) - len(axes):])
     attrs = {"axis": axis, "num_axes": num_axes}
     if op == "scale":
         attrs["use_bias"] = has_bias  # a Scale's own beta (bias_term), also without a caffemodel
@@ -531,3 +593,478 @@ def reshape(layer, inputs, ctx):
         raise ctx.error(layer, "reshaping the batch axis is not supported")
     attrs = {"shape": dims, "axis": param.axis, "num_axes": param.num_axes}
     return _node(layer, "reshape", attrs), [tuple(out[1:])]
+
+
+# ------------------------------------------------------------------ more BVLC layers: neurons, reductions...
+
+def _same_shape_neuron(op, attrs_of=None):
+    """Register-ready converter of a one-bottom, one-top elementwise layer (``attrs_of(layer, ctx)``)."""
+    def convert(layer, inputs, ctx):
+        return _same_shape(layer, inputs, ctx, op, attrs_of(layer, ctx) if attrs_of else {})
+    return convert
+
+
+LAYERS.register("BNLL")(_same_shape_neuron("bnll"))
+LAYERS.register("Threshold")(_same_shape_neuron(
+    "threshold", lambda layer, ctx: {"threshold": layer.threshold_param.threshold}))
+LAYERS.register("Swish")(_same_shape_neuron("swish", lambda layer, ctx: {"beta": layer.swish_param.beta}))
+
+
+@LAYERS.register("Clip")
+def clip(layer, inputs, ctx):
+    param = layer.clip_param
+    missing = [field for field in ("min", "max") if not param.HasField(field)]
+    if missing:
+        raise ctx.error(layer, f"clip_param needs {' and '.join(missing)} (required fields)")
+    return _same_shape(layer, inputs, ctx, "clip", {"min": param.min, "max": param.max})
+
+
+def _exp_or_log(layer, inputs, ctx, op):
+    param = layer.exp_param if op == "exp" else layer.log_param
+    base = float(np.float32(param.base))
+    if base != -1 and not base > 0:
+        raise ctx.error(layer, f"base must be strictly positive (or -1 for e), got {param.base}")
+    if op == "log" and base == 1:
+        raise ctx.error(layer, "base 1 has no logarithm (1 / log(1) is infinite)")
+    return _same_shape(layer, inputs, ctx, op, {"base": param.base, "scale": param.scale, "shift": param.shift})
+
+
+@LAYERS.register("Exp")
+def exp_layer(layer, inputs, ctx):
+    return _exp_or_log(layer, inputs, ctx, "exp")
+
+
+@LAYERS.register("Log")
+def log_layer(layer, inputs, ctx):
+    return _exp_or_log(layer, inputs, ctx, "log")
+
+
+@LAYERS.register("MVN")
+def mvn(layer, inputs, ctx):
+    _need_bottoms(layer, inputs, 1, ctx)
+    if len(inputs[0]) > 3:
+        raise ctx.error(layer, f"input has {len(inputs[0]) + 1} dimensions; Caffe's MVN takes at most 4")
+    param = layer.mvn_param
+    attrs = {"normalize_variance": bool(param.normalize_variance), "across_channels": bool(param.across_channels),
+             "eps": param.eps}
+    return _node(layer, "mvn", attrs), [inputs[0]]
+
+
+_REDUCTIONS = {1: "sum", 2: "asum", 3: "sumsq", 4: "mean"}
+
+
+@LAYERS.register("Reduction")
+def reduction(layer, inputs, ctx):
+    _need_bottoms(layer, inputs, 1, ctx)
+    param = layer.reduction_param
+    shape = inputs[0]
+    axis = _caffe_axis(param.axis, len(shape) + 1, layer, ctx)
+    attrs = {"operation": _REDUCTIONS[param.operation], "axis": axis, "coeff": param.coeff}
+    return _node(layer, "reduction", attrs), [tuple(shape[:max(axis - 1, 0)])]
+
+
+@LAYERS.register("ArgMax")
+def argmax(layer, inputs, ctx):
+    _need_bottoms(layer, inputs, 1, ctx)
+    param = layer.argmax_param
+    shape = inputs[0]
+    top_k = param.top_k
+    if top_k < 1:
+        raise ctx.error(layer, f"top_k must be 1 or more, got {top_k}")
+    if param.HasField("axis"):
+        axis = _axis_index(param.axis, shape, layer, ctx)
+        size = shape[axis - 1]
+        if size is not None and top_k > size:
+            raise ctx.error(layer, f"top_k {top_k} exceeds the {size} entries of axis {axis}")
+        out = list(shape)
+        out[axis - 1] = top_k
+        out = tuple(out)
+    else:
+        axis = None
+        size = _product_or_none(shape)
+        if size is not None and top_k > size:
+            raise ctx.error(layer, f"top_k {top_k} exceeds the {size} values of a sample")
+        out = (2 if param.out_max_val else 1, top_k) + (1,) * (max(len(shape) + 1, 3) - 3)
+    attrs = {"top_k": top_k, "out_max_val": bool(param.out_max_val), "axis": axis}
+    return _node(layer, "argmax", attrs), [out]
+
+
+@LAYERS.register("Tile")
+def tile(layer, inputs, ctx):
+    _need_bottoms(layer, inputs, 1, ctx)
+    param = layer.tile_param
+    if not param.HasField("tiles") or param.tiles < 1:
+        raise ctx.error(layer, "tile_param needs tiles, a positive number")
+    shape = inputs[0]
+    axis = _axis_index(param.axis, shape, layer, ctx)
+    out = list(shape)
+    out[axis - 1] = None if shape[axis - 1] is None else shape[axis - 1] * param.tiles
+    return _node(layer, "tile", {"axis": axis, "tiles": param.tiles}), [tuple(out)]
+
+
+@LAYERS.register("Embed")
+def embed(layer, inputs, ctx):
+    _need_bottoms(layer, inputs, 1, ctx)
+    param = layer.embed_param
+    units, input_dim = param.num_output, param.input_dim
+    refs = ctx.weights_of(layer, {1 + bool(param.bias_term)})
+    if refs is not None and len(refs[0].shape) == 2 and not (units and input_dim):
+        input_dim, units = input_dim or refs[0].shape[0], units or refs[0].shape[1]
+    if units < 1 or input_dim < 1:
+        raise ctx.error(layer, f"num_output ({units}) and input_dim ({input_dim}) must be positive")
+    weights = {}
+    if refs is not None:
+        weights["kernel"] = ctx.blob_array(layer, refs, 0, (input_dim, units))
+        if param.bias_term:
+            weights["bias"] = ctx.blob_array(layer, refs, 1, (units,))
+    attrs = {"units": units, "input_dim": input_dim, "use_bias": bool(param.bias_term)}
+    return _node(layer, "embed", attrs, weights), [tuple(inputs[0]) + (units,)]
+
+
+@LAYERS.register("Parameter")
+def parameter(layer, inputs, ctx):
+    """A learned blob as a top. Its first axis must be 1: the blob is repeated over the batch (the converter's
+    first axis), which the node takes from a graph input (its only input)."""
+    if inputs:
+        raise ctx.error(layer, f"takes no bottoms, got {len(inputs)}")
+    if len(layer.top) != 1:
+        raise ctx.error(layer, f"must have exactly one top, got {len(layer.top)}")
+    shape = tuple(layer.parameter_param.shape.dim)
+    if not shape or shape[0] != 1:
+        raise ctx.error(layer, f"a Parameter of shape {shape}: only shapes (1, ...) are supported (the first axis is "
+                               "the batch axis, the blob is the same for every sample)")
+    refs = ctx.weights_of(layer, {1})
+    weights = {}
+    if refs is not None:
+        weights["value"] = ctx.blob_array(layer, refs, 0, shape).reshape(shape[1:])
+    reference = next(iter(getattr(ctx, "graph_inputs", None) or {}), None)
+    node = Node(name=layer.name, op="parameter", inputs=[] if reference is None else [reference],
+                outputs=list(layer.top), attrs={"shape": shape[1:]}, weights=weights)
+    return node, [shape[1:]]
+
+
+@LAYERS.register("SPP")
+def spp(layer, inputs, ctx):
+    """Caffe's spatial pyramid pooling as the nodes Caffe builds it of: per level i, a pooling into 2^i x 2^i
+    bins (kernel ceil(H / 2^i), pad (kernel * 2^i - H + 1) // 2, stride = kernel), flattened; concatenated.
+    One level: that pooling alone, not flattened. Needs a fixed input size."""
+    _need_bottoms(layer, inputs, 1, ctx)
+    param = layer.spp_param
+    shape = inputs[0]
+    if len(shape) != 3:
+        raise ctx.error(layer, f"input has {len(shape) + 1} dimensions, SPP needs 4")
+    if param.pyramid_height < 1:
+        raise ctx.error(layer, "pyramid_height must be 1 or more")
+    channels, height, width = shape
+    if height is None or width is None:
+        raise ctx.error(layer, "SPP's pooling windows depend on the input size: give a fixed input size "
+                               "(input_shape)")
+    method = {0: "max", 1: "avg", 2: "stochastic"}[param.pool]
+    nodes, pieces, total = [], [], 0
+    for level in range(param.pyramid_height):
+        bins = 2 ** level
+        kernel = (-(-height // bins), -(-width // bins))
+        pad = ((kernel[0] * bins - height + 1) // 2, (kernel[1] * bins - width + 1) // 2)
+        if pad[0] >= kernel[0] or pad[1] >= kernel[1]:
+            raise ctx.error(layer, f"level {level}: pad {pad} is not below the kernel {kernel} for a "
+                                   f"{height}x{width} input (Caffe refuses it)")
+        if method == "stochastic" and any(pad):
+            raise ctx.error(layer, f"level {level} needs pad {pad}: STOCHASTIC pooling takes no padding")
+        spatial = tuple(pool_output_size(size, kernel[i], kernel[i], (pad[i], pad[i]), "ceil")
+                        for i, size in enumerate((height, width)))
+        attrs = {"method": method, "global": False, "rounding": "ceil", "avg_divisor": "padded", "kernel": kernel,
+                 "strides": kernel, "pads": (pad[0], pad[0], pad[1], pad[1])}
+        if param.pyramid_height == 1:
+            return _node(layer, "pool", attrs), [(channels,) + spatial]
+        pooled, flat = f"{layer.name}/pool{level}", f"{layer.name}/flatten{level}"
+        nodes.append(Node(name=pooled, op="pool", inputs=list(layer.bottom), outputs=[pooled], attrs=attrs))
+        nodes.append(Node(name=flat, op="flatten", inputs=[pooled], outputs=[flat], attrs={"axis": 1, "end_axis": 3}))
+        pieces.append(flat)
+        total = None if channels is None or total is None else total + channels * spatial[0] * spatial[1]
+    nodes.append(Node(name=layer.name, op="concat", inputs=pieces, outputs=list(layer.top), attrs={"axis": 1}))
+    for node in nodes:
+        node.source_type = layer.type
+    return nodes, [(total,)]
+
+
+# ------------------------------------------------------------------------------------- fork layers
+# The layers of the Caffe forks published models need, read with the fields the schema gives them (see
+# converters/caffe/schema.py for the forks and their numbering); each follows its fork's .cpp.
+
+@LAYERS.register("Interp")
+def interp(layer, inputs, ctx):
+    """PSPNet/DeepLab's Interp (interp_param): the output size by PSPNet's rule, which reads, in this order, a
+    shrink_factor alone, a zoom_factor alone, height and width, then shrink_factor and zoom_factor together;
+    pad_beg/pad_end (<= 0) crop the input first."""
+    _need_bottoms(layer, inputs, 1, ctx)
+    param = layer.interp_param
+    shape = inputs[0]
+    if len(shape) != 3:
+        raise ctx.error(layer, f"the input must be (N, C, H, W), got {len(shape) + 1} axes")
+    if param.pad_beg > 0 or param.pad_end > 0:
+        raise ctx.error(layer, f"pad_beg {param.pad_beg} and pad_end {param.pad_end} must be <= 0 (cropping), as "
+                               "the fork requires")
+    zoom, shrink = param.HasField("zoom_factor"), param.HasField("shrink_factor")
+    attrs = {"zoom": 1, "shrink": 1, "size": None, "pad_beg": param.pad_beg, "pad_end": param.pad_end}
+    if zoom != shrink or (zoom and shrink and not (param.HasField("height") and param.HasField("width"))):
+        attrs["zoom"] = param.zoom_factor if zoom else 1
+        attrs["shrink"] = param.shrink_factor if shrink else 1
+        if min(attrs["zoom"], attrs["shrink"]) < 1:
+            raise ctx.error(layer, f"zoom_factor and shrink_factor must be positive, got {param.zoom_factor} and "
+                                   f"{param.shrink_factor}")
+    elif param.HasField("height") and param.HasField("width"):
+        attrs["size"] = (param.height, param.width)
+    else:
+        raise ctx.error(layer, "gives no output size (zoom_factor, shrink_factor, or height and width)")
+    spatial = []
+    for axis, size in enumerate(shape[1:]):
+        cropped = None if size is None else size + param.pad_beg + param.pad_end
+        if cropped is not None and cropped < 1:
+            raise ctx.error(layer, f"pad_beg {param.pad_beg} and pad_end {param.pad_end} crop all of {size}")
+        if attrs["size"] is not None:
+            spatial.append(attrs["size"][axis])
+        else:
+            spatial.append(None if cropped is None else ((cropped - 1) // attrs["shrink"]) * attrs["zoom"] + 1)
+    if any(size is not None and size < 1 for size in spatial):
+        raise ctx.error(layer, f"the output size {tuple(spatial)} must be positive")
+    return _node(layer, "interp", attrs), [(shape[0], *spatial)]
+
+
+@LAYERS.register("ConvolutionDepthwise", "DepthwiseConvolution")
+def depthwise_convolution(layer, inputs, ctx):
+    """A convolution with one filter per input channel (groups = channels = outputs): the MobileNet ports'
+    ConvolutionDepthwise (weights (C, 1, kh, kw); it reads neither num_output nor group) and its other name
+    DepthwiseConvolution. A num_output or group other than the channel count is refused."""
+    _need_bottoms(layer, inputs, 1, ctx)
+    channels = inputs[0][0] if inputs[0] else None
+    refs = ctx.blobs.get(layer.name) if ctx.blobs is not None else None
+    if channels is None and refs:
+        channels = refs[0].shape[0]
+    if channels is None:
+        raise ctx.error(layer, "the number of input channels must be known (a depthwise convolution has one filter "
+                               "per channel)")
+    param = layer.convolution_param
+    for field in ("num_output", "group"):
+        if param.HasField(field) and getattr(param, field) != channels:
+            raise ctx.error(layer, f"{field} {getattr(param, field)} differs from the {channels} input channels "
+                                   "(a depthwise convolution has one filter per channel)")
+    depthwise = type(layer)()
+    depthwise.CopyFrom(layer)
+    depthwise.convolution_param.num_output = channels
+    depthwise.convolution_param.group = channels
+    return _convolution_node(depthwise, inputs, ctx, transposed=False)
+
+
+@LAYERS.register("ReLU6")
+def relu6(layer, inputs, ctx):
+    """min(max(x, 0), 6) (the MobileNet-v2 ports' ReLU6, which reads no parameter)."""
+    if layer.relu_param.negative_slope:
+        raise ctx.error(layer, f"negative_slope {layer.relu_param.negative_slope}: ReLU6 has no negative slope")
+    return _same_shape(layer, inputs, ctx, "clip", {"min": 0.0, "max": 6.0})
+
+
+@LAYERS.register("ShuffleChannel")
+def shuffle_channel(layer, inputs, ctx):
+    """ShuffleNet's channel shuffle (farmingyard/ShuffleNet's ShuffleChannel, shuffle_channel_param.group)."""
+    _need_bottoms(layer, inputs, 1, ctx)
+    group = layer.shuffle_channel_param.group
+    channels = inputs[0][0] if inputs[0] else None
+    if group < 1 or (channels is not None and channels % group):
+        raise ctx.error(layer, f"group {group} does not divide the {channels} channels")
+    return _node(layer, "shuffle_channel", {"group": group}), [inputs[0]]
+
+
+@LAYERS.register("Axpy")
+def axpy(layer, inputs, ctx):
+    """SENet's Axpy: bottoms (a, x, y) -> a * x + y, ``a`` one value per sample and channel."""
+    _need_bottoms(layer, inputs, 3, ctx)
+    scale, x, y = inputs
+    if len(x) < 1 or len(scale) not in (1, 3) or len(scale) == 3 and tuple(scale[1:]) != (1, 1):
+        raise ctx.error(layer, f"the first bottom must be (N, C) or (N, C, 1, 1), got (N, {', '.join(map(str, scale))})"
+                               f" for x of shape (N, {', '.join(map(str, x))})")
+    if None not in (scale[0], x[0]) and scale[0] != x[0]:
+        raise ctx.error(layer, f"{scale[0]} scales for {x[0]} channels")
+    if len(x) != len(y) or any(a is not None and b is not None and a != b for a, b in zip(x, y)):
+        raise ctx.error(layer, f"the second and third bottoms differ in shape: {x} and {y}")
+    return _node(layer, "axpy", {}), [x]
+
+
+@LAYERS.register("Permute")
+def permute(layer, inputs, ctx):
+    """The SSD fork's Permute: the axes in ``order``, the ones it leaves out following in their order."""
+    _need_bottoms(layer, inputs, 1, ctx)
+    full = (None,) + tuple(inputs[0])
+    order = list(layer.permute_param.order)
+    if any(axis >= len(full) for axis in order) or len(set(order)) != len(order):
+        raise ctx.error(layer, f"order {order} is no permutation of the {len(full)} axes")
+    order += [axis for axis in range(len(full)) if axis not in order]
+    if order[0] != 0:
+        raise ctx.error(layer, f"order {order} moves the batch axis, which is not supported")
+    return _node(layer, "permute", {"order": order}), [tuple(full[axis] for axis in order[1:])]
+
+
+@LAYERS.register("Normalize")
+def normalize(layer, inputs, ctx):
+    """The SSD fork's L2 Normalize (norm_param), with its learnt ``scale`` blob."""
+    _need_bottoms(layer, inputs, 1, ctx)
+    param = layer.norm_param
+    shape = inputs[0]
+    if not shape:
+        raise ctx.error(layer, "the input needs a channel axis")
+    refs = ctx.weights_of(layer, {1})
+    weights = {}
+    if refs is not None:
+        if param.channel_shared:
+            if refs[0].count != 1:
+                raise ConversionError(f"blob 0 (the scale) has shape {refs[0].shape}, channel_shared implies one "
+                                      "value", path=ctx.weight_path, layer=layer.name, layer_type=layer.type)
+            weights["scale"] = refs[0].array().reshape(1)
+        else:
+            weights["scale"] = ctx.blob_array(layer, refs, 0, (shape[0],))
+    attrs = {"across_spatial": bool(param.across_spatial), "channel_shared": bool(param.channel_shared),
+             "eps": float(param.eps)}
+    return _node(layer, "normalize", attrs, weights), [shape]
+
+
+def _prior_aspect_ratios(param):
+    """The SSD fork's list of ratios: 1, then each ratio not yet in it (to 1e-6) and, with flip, its inverse."""
+    ratios = [1.0]
+    for ratio in param.aspect_ratio:
+        ratio = float(np.float32(ratio))
+        if all(abs(ratio - known) >= 1e-6 for known in ratios):
+            ratios.append(ratio)
+            if param.flip:
+                ratios.append(float(np.float32(1.0 / ratio)))
+    return ratios
+
+
+def _optional_pair(param, layer, ctx, field, h_field, w_field, what):
+    """(h, w) of a PriorBox size given as ``field`` or as its _h/_w pair (not both), or None."""
+    if param.HasField(h_field) or param.HasField(w_field):
+        if param.HasField(field):
+            raise ctx.error(layer, f"either {field} or {h_field}/{w_field} should be given, not both")
+        value = (getattr(param, h_field), getattr(param, w_field))
+    elif param.HasField(field):
+        value = (getattr(param, field),) * 2
+    else:
+        return None
+    if min(value) <= 0:
+        raise ctx.error(layer, f"{what} {value} must be positive")
+    return value
+
+
+@LAYERS.register("PriorBox")
+def prior_box(layer, inputs, ctx):
+    """The SSD fork's PriorBox: the default boxes of a feature map (bottom 0) over the image (bottom 1)."""
+    _need_bottoms(layer, inputs, (1, 2), ctx)
+    param = layer.prior_box_param
+    feature = inputs[0]
+    if len(feature) != 3:
+        raise ctx.error(layer, f"the feature map must be (N, C, H, W), got {len(feature) + 1} axes")
+    if not param.min_size or min(param.min_size) <= 0:
+        raise ctx.error(layer, f"min_size must be given and positive, got {list(param.min_size)}")
+    min_sizes = [float(size) for size in param.min_size]
+    max_sizes = [float(size) for size in param.max_size]
+    if max_sizes and (len(max_sizes) != len(min_sizes)
+                      or any(high <= low for low, high in zip(param.min_size, param.max_size))):
+        raise ctx.error(layer, f"max_size {list(param.max_size)} must give one size greater than each min_size "
+                               f"{list(param.min_size)}")
+    variances = [float(value) for value in param.variance] or [0.1]
+    if len(variances) not in (1, 4) or min(variances) <= 0:
+        raise ctx.error(layer, f"variance must be one or four positive values, got {list(param.variance)}")
+    img_size = _optional_pair(param, layer, ctx, "img_size", "img_h", "img_w", "the image size")
+    step = _optional_pair(param, layer, ctx, "step", "step_h", "step_w", "the step")
+    if img_size is None and len(inputs) < 2:
+        raise ctx.error(layer, "without img_size (or img_h/img_w) the image must be the second bottom")
+    ratios = _prior_aspect_ratios(param)
+    priors = len(ratios) * len(min_sizes) + len(max_sizes)
+    attrs = {"min_sizes": min_sizes, "max_sizes": max_sizes, "aspect_ratios": ratios, "clip": bool(param.clip),
+             "variances": variances, "img_size": img_size, "step": step, "offset": float(param.offset)}
+    cells = _product_or_none(feature[1:])
+    return _node(layer, "priorbox", attrs), [(2, None if cells is None else cells * priors * 4)]
+
+
+_CODE_TYPES = {1: "corner", 2: "center_size", 3: "corner_size"}
+
+
+@LAYERS.register("DetectionOutput")
+def detection_output(layer, inputs, ctx):
+    """The SSD fork's DetectionOutput (decoding, per-class NMS, keep_top_k) as a fixed-size head: ``rows`` rows
+    per sample, keep_top_k (or, without it, what NMS can keep at most), padded (see converters/graph.py).
+    Its visualisation and result files (visualize, save_output_param) change no output and are not made."""
+    _need_bottoms(layer, inputs, 3, ctx)
+    param = layer.detection_output_param
+    if not param.HasField("num_classes") or param.num_classes < 1:
+        raise ctx.error(layer, "num_classes must be given")
+    loc, conf, priors = inputs
+    if len(priors) != 2 or priors[0] != 2:
+        raise ctx.error(layer, f"the third bottom must be PriorBox's (1, 2, priors * 4) blob, got (N, "
+                               f"{', '.join(map(str, priors))})")
+    classes = param.num_classes
+    loc_classes = 1 if param.share_location else classes
+    count = None if priors[1] is None else priors[1] // 4
+    for name, shape, per_prior in (("location", loc, loc_classes * 4), ("confidence", conf, classes)):
+        if count is not None and (shape[0] != count * per_prior or _product_or_none(shape) not in (None, shape[0])):
+            raise ctx.error(layer, f"the {name} predictions (N, {', '.join(map(str, shape))}) do not hold "
+                                   f"{per_prior} values for each of the {count} priors")
+    nms = param.nms_param
+    if nms.nms_threshold < 0 or not 0 < nms.eta <= 1:
+        raise ctx.error(layer, f"nms_threshold {nms.nms_threshold} must be >= 0 and eta {nms.eta} in (0, 1]")
+    if param.code_type not in _CODE_TYPES:
+        raise ctx.error(layer, f"unknown code_type {param.code_type}")
+    top_k = nms.top_k if nms.HasField("top_k") else -1
+    foreground = classes - (1 if 0 <= param.background_label_id < classes else 0)
+    if param.keep_top_k > -1:
+        rows = param.keep_top_k
+    elif count is None:
+        raise ctx.error(layer, "without keep_top_k the number of detections depends on the number of priors, "
+                               "unknown here: give a fixed input size (input_shape)")
+    else:
+        rows = foreground * (count if top_k < 0 else min(top_k, count))
+    attrs = {"num_classes": classes, "share_location": bool(param.share_location),
+             "background_label_id": param.background_label_id, "code_type": _CODE_TYPES[param.code_type],
+             "variance_encoded_in_target": bool(param.variance_encoded_in_target),
+             "confidence_threshold": (float(param.confidence_threshold) if param.HasField("confidence_threshold")
+                                      else None),
+             "nms_threshold": float(nms.nms_threshold), "eta": float(nms.eta), "top_k": top_k,
+             "keep_top_k": param.keep_top_k, "rows": max(rows, 1)}
+    return _node(layer, "detection_output", attrs), [(1, max(rows, 1), 7)]
+
+
+@LAYERS.register("Upsample")
+def upsample(layer, inputs, ctx):
+    """The YOLOv3 ports' one-bottom Upsample: nearest neighbour by an integer ``scale`` (default 1 there).
+    SegNet's two-bottom Upsample (max-unpooling by the pooling's indices) and its other fields are refused."""
+    if len(inputs) == 2:
+        raise ctx.error(layer, "SegNet's Upsample (max-unpooling with the indices of a pooling layer's second top) "
+                               "is not supported")
+    _need_bottoms(layer, inputs, 1, ctx)
+    param = layer.upsample_param
+    for field in ("scale_h", "scale_w", "pad_out_h", "pad_out_w", "upsample_h", "upsample_w"):
+        if param.HasField(field):
+            raise ctx.error(layer, f"{field} belongs to SegNet's two-bottom Upsample; a one-bottom Upsample takes "
+                                   "only scale")
+    scale = param.scale if param.HasField("scale") else 1
+    shape = inputs[0]
+    if scale < 1 or len(shape) != 3:
+        raise ctx.error(layer, f"needs a positive scale and an (N, C, H, W) input, got scale {scale} and "
+                               f"{len(shape) + 1} axes")
+    out = (shape[0],) + tuple(None if size is None else size * scale for size in shape[1:])
+    return _node(layer, "upsample", {"scale": (scale, scale)}), [out]
+
+
+@LAYERS.register("ROIPooling")
+def roi_pooling(layer, inputs, ctx):
+    """Fast R-CNN's ROIPooling: bottoms (features, rois (R, 5)) -> (R, C, pooled_h, pooled_w)."""
+    _need_bottoms(layer, inputs, 2, ctx)
+    param = layer.roi_pooling_param
+    data, rois = inputs
+    if len(data) != 3:
+        raise ctx.error(layer, f"the features must be (N, C, H, W), got {len(data) + 1} axes")
+    if _product_or_none(rois) not in (None, 5):
+        raise ctx.error(layer, f"each roi must hold 5 values (batch index, x1, y1, x2, y2), got {rois}")
+    if param.pooled_h < 1 or param.pooled_w < 1:
+        raise ctx.error(layer, f"pooled_h and pooled_w must be positive, got {param.pooled_h} and "
+                               f"{param.pooled_w}")
+    attrs = {"pooled": (param.pooled_h, param.pooled_w), "spatial_scale": float(param.spatial_scale)}
+    return _node(layer, "roi_pool", attrs), [(data[0], param.pooled_h, param.pooled_w)]

@@ -1,15 +1,19 @@
 """A Caffe net -> the neutral Graph: phases, data layers as inputs, dropped layers, the conversion context.
 
 Train/val nets are read in the TEST phase (include/exclude rules); loss, accuracy and silence layers are
-dropped; data layers become graph inputs (see :mod:`converters.caffe`); every other layer is converted by its
-function in :data:`converters.caffe.layers.LAYERS` through a :class:`ConversionContext`, which tracks the
-blob shapes and hands out the caffemodel's weights. Outputs are the blobs no layer consumes, sorted by name.
+dropped (a Silence layer's bottoms count as consumed); data layers become graph inputs (see
+:mod:`converters.caffe`); every other layer is converted by its function (one node or several) in
+:data:`converters.caffe.layers.LAYERS` through a :class:`ConversionContext`, which tracks the blob shapes, hands
+out the caffemodel's weights and keeps weights shared by param name one weight. Outputs are the blobs no layer
+consumes, sorted by name.
 """
 
 from __future__ import annotations
 
 import logging
 import pathlib
+
+import numpy as np
 
 import converters.caffe.schema as schema
 from converters.caffe.layers import LAYERS
@@ -31,7 +35,21 @@ DROPPED_LAYER_TYPES = frozenset({
 #: The layer types read out of the box (layers.LAYERS, plus Input layers, which become graph inputs).
 SUPPORTED_LAYER_TYPES = LAYERS.names() | {"Input"}
 _WEIGHTED_TYPES = frozenset({"Convolution", "Deconvolution", "InnerProduct", "PReLU", "BatchNorm", "Scale",
-                             "Bias"})
+                             "Bias", "ConvolutionDepthwise", "DepthwiseConvolution", "Normalize"})
+
+
+def _computing_params(layer):
+    """A layer's ``*_param`` messages without their fillers (which only initialise weights for training)."""
+    params = {}
+    for field, value in layer.ListFields():
+        if field.name.endswith("_param") and field.message_type is not None:
+            copy = type(value)()
+            copy.CopyFrom(value)
+            for sub, _ in copy.ListFields():
+                if sub.name.endswith("filler"):
+                    copy.ClearField(sub.name)
+            params[field.name] = copy.SerializeToString(deterministic=True)
+    return params
 
 
 def layer_error(path, reason, layer=None):
@@ -50,19 +68,89 @@ class ConversionContext:
         self.blobs = blobs  # {layer name: [wire.BlobRef]} or None
         self.embedded = embedded  # the net definition comes from the caffemodel itself
         self.shapes = {}  # blob name -> batch-less shape
+        self.graph_inputs = {}  # the graph's inputs declared so far (name -> shape)
+        self.share_params = True  # Caffe's param { name } sharing: one weight for the layers naming it
+        self._param_owners = {}  # param name -> (owner layer, its node, blob index)
 
     def error(self, layer, reason):
         """The ConversionError naming the prototxt, ``layer`` and ``reason`` (to raise)."""
         return layer_error(self.path, reason, layer)
 
     def convert(self, layer):
-        """The Node of ``layer`` (its function in LAYERS), recording the shapes of its tops."""
+        """The Node of ``layer`` (the last one where its function gives several), recording its tops' shapes."""
+        return self.convert_nodes(layer)[-1]
+
+    def convert_nodes(self, layer):
+        """The Nodes of ``layer`` (its function in LAYERS returns one node or a list), recording the shapes of its
+        tops; weights shared by ``param { name }`` with an earlier layer become that layer's (``attrs['shares']``)."""
         function = LAYERS.lookup(layer.type, path=self.path, layer=layer.name)
-        node, out_shapes = function(layer, [self.shapes[bottom] for bottom in layer.bottom], self)
-        node.source_type = layer.type
+        result, out_shapes = function(layer, [self.shapes[bottom] for bottom in layer.bottom], self)
+        nodes = list(result) if isinstance(result, (list, tuple)) else [result]
+        for node in nodes:
+            node.source_type = node.source_type or layer.type
         for top, shape in zip(layer.top, out_shapes):
             self.shapes[top] = shape
-        return node
+        if self.share_params and any(spec.name for spec in layer.param):
+            self._share(layer, next((node for node in nodes if node.name == layer.name), nodes[-1]))
+        return nodes
+
+    def _blob_count(self, layer, node):
+        """How many blobs ``layer`` has: the caffemodel's count, else what its node implies."""
+        if self.blobs is not None and self.blobs.get(layer.name):
+            return len(self.blobs[layer.name])
+        attrs, one_input = node.attrs, len(node.inputs) == 1
+        counts = {"conv": 1 + bool(attrs.get("use_bias")), "deconv": 1 + bool(attrs.get("use_bias")),
+                  "dense": 1 + bool(attrs.get("use_bias")), "embed": 1 + bool(attrs.get("use_bias")),
+                  "prelu": 1, "batchnorm": 3, "parameter": 1, "bias": int(one_input),
+                  "scale": int(one_input) + bool(attrs.get("use_bias"))}
+        return counts.get(node.op, len(node.weights))
+
+    def _share(self, layer, node):
+        """Caffe's weight sharing by param name, kept as ONE weight: a layer naming the params of an earlier one
+        (all of its blobs, the same names in the same places; same type and parameters) computes with that
+        layer's weights (``node.attrs['shares']``). Caffe loads a shared blob from each layer naming it, the last
+        in the caffemodel winning: so does this, with a warning where the copies differ."""
+        count = self._blob_count(layer, node)
+        names = [spec.name for spec in layer.param][:count]
+        names += [""] * (count - len(names))
+        known = {index: self._param_owners[name] for index, name in enumerate(names) if name in self._param_owners}
+        if not known:
+            for index, name in enumerate(names):
+                if name:
+                    self._param_owners[name] = (layer, node, index)
+            return
+        owner_layer, owner, _ = next(iter(known.values()))
+        owner_names = [spec.name for spec in owner_layer.param][:self._blob_count(owner_layer, owner)]
+        if len(known) != count or owner_names != names or any(
+                entry[0] is not owner_layer or entry[2] != index for index, entry in known.items()):
+            shared = sorted({names[index] for index in known})
+            raise self.error(layer, f"shares params {shared} with layer '{owner_layer.name}', but its blobs' params "
+                                    f"are {names} and that layer's {owner_names}: only sharing every blob, with the "
+                                    "same names in the same order, is supported (one Keras layer for both)")
+        ignored = {"described"}
+        if node.op != owner.op or {k: v for k, v in node.attrs.items() if k not in ignored} != \
+                {k: v for k, v in owner.attrs.items() if k not in ignored} or len(node.inputs) != len(owner.inputs) \
+                or layer.type != owner_layer.type or _computing_params(layer) != _computing_params(owner_layer):
+            raise self.error(layer, f"shares its weights with layer '{owner_layer.name}' ({owner_layer.type}), which "
+                                    f"computes differently ({owner.op} {owner.attrs} vs {node.op} {node.attrs}): "
+                                    "only layers of the same type and parameters can share weights")
+        for key, value in node.weights.items():
+            theirs = owner.weights.get(key)
+            if theirs is None or tuple(np.shape(theirs)) != tuple(np.shape(value)):
+                raise ConversionError(f"weight '{key}' has shape {tuple(np.shape(value))}, the layer '{owner.name}' "
+                                      f"it shares it with has {None if theirs is None else tuple(np.shape(theirs))}",
+                                      path=self.weight_path, layer=layer.name, layer_type=layer.type)
+        if node.weights and any(not np.array_equal(np.asarray(node.weights[key]), np.asarray(owner.weights[key]))
+                                for key in node.weights):
+            order = list(self.blobs or ())
+            later = layer.name if order.index(layer.name) > order.index(owner.name) else owner.name
+            log.warning("%s: layers '%s' and '%s' share their weights but the caffemodel holds different values; "
+                        "as Caffe, the copy loaded last (layer '%s') is used", self.weight_path, owner.name,
+                        layer.name, later)
+            if later == layer.name:
+                owner.weights = dict(node.weights)
+        node.weights = {}
+        node.attrs["shares"] = owner.name
 
     def bias_term(self, layer, param):
         """``param.bias_term``; for an embedded layer that does not say, whether it has a second blob."""
@@ -143,8 +231,9 @@ def _check_input_shape(input_shape, path):
 
 
 def _with_input_shape(shape, input_shape):
-    """A declared (C, H, W) input shape with ``input_shape`` applied (C kept unless given)."""
-    if input_shape is None or len(shape) != 3:
+    """A declared (C, H, W) input shape with ``input_shape`` applied (C kept unless given). An input declared
+    1 x 1 is a vector, not an image (e.g. early Fast R-CNN's rois (R, 5, 1, 1)), and keeps its shape."""
+    if input_shape is None or len(shape) != 3 or tuple(shape[1:]) == (1, 1):
         return shape
     return input_shape if len(input_shape) == 3 else (shape[0],) + input_shape
 
@@ -253,7 +342,8 @@ def _select_layers(net, path, *, filter_phase):
     for layer in layers:
         if layer.type in DROPPED_LAYER_TYPES:
             log.debug("%s: dropping layer '%s' (%s)", path, layer.name, layer.type)
-    layers = [layer for layer in layers if layer.type not in DROPPED_LAYER_TYPES]
+    # a Silence layer only consumes its bottoms (so that they are no outputs): kept for _build_graph to see
+    layers = [layer for layer in layers if layer.type not in DROPPED_LAYER_TYPES or layer.type == "Silence"]
     kept = []
     labels = set()
     for index, layer in enumerate(layers):
@@ -267,8 +357,8 @@ def _select_layers(net, path, *, filter_phase):
             labels.update(layer.top)
             continue
         kept.append(layer)
-    unsupported = [layer for layer in kept
-                   if layer.type not in LAYERS and layer.type != "Input" and not _is_data_layer(layer)]
+    unsupported = [layer for layer in kept if layer.type not in LAYERS and layer.type not in ("Input", "Silence")
+                   and not _is_data_layer(layer)]
     if unsupported:
         listing = ", ".join(f"'{layer.name}' ({layer.type})" for layer in unsupported)
         raise ConversionError(f"unsupported layer type(s): {listing}", path=path)
@@ -279,6 +369,7 @@ def _build_graph(net, layers, net_format, *, path, blobs, weight_path, input_sha
     ctx = ConversionContext(path, weight_path, blobs, embedded=not strict)
     inputs = _declared_inputs(net, path, input_shape)
     ctx.shapes.update(inputs)
+    ctx.graph_inputs = inputs
     available = set(inputs)
     nodes = []
     meta = {"format": net_format, "net_name": net.name, "data_layers": {}}
@@ -295,6 +386,12 @@ def _build_graph(net, layers, net_format, *, path, blobs, weight_path, input_sha
             ctx.shapes.update(new)
             available.update(new)
             continue
+        if layer.type == "Silence":  # no computation: its bottoms are consumed, so they are no outputs
+            missing = [bottom for bottom in layer.bottom if bottom not in ctx.shapes]
+            if missing and strict:
+                raise layer_error(path, f"bottom '{missing[0]}' is not produced by any earlier layer", layer)
+            available.difference_update(layer.bottom)
+            continue
         for bottom in layer.bottom:
             if bottom in ctx.shapes:
                 continue
@@ -304,7 +401,7 @@ def _build_graph(net, layers, net_format, *, path, blobs, weight_path, input_sha
             inputs[bottom] = ctx.shapes[bottom] = _with_input_shape((None, None, None), input_shape)
             available.add(bottom)
         try:
-            nodes.append(ctx.convert(layer))
+            nodes.extend(ctx.convert_nodes(layer))
         except (ValueError, ArithmeticError, IndexError) as exc:
             raise layer_error(path, f"invalid parameters: {exc}", layer) from None
         available.difference_update(layer.bottom)
@@ -398,6 +495,7 @@ def read_caffemodel_weights(caffemodel):
     except ValueError as exc:
         raise ConversionError(str(exc), path=caffemodel) from None
     ctx = ConversionContext(caffemodel, caffemodel, blobs, embedded=True)
+    ctx.share_params = False  # each layer is read on its own, by name
     nodes, seen = [], set()
     for layer in layers:
         has_blobs = bool(blobs.get(layer.name))
@@ -413,7 +511,7 @@ def read_caffemodel_weights(caffemodel):
             continue
         alone = schema.LayerParameter()
         alone.CopyFrom(layer)
-        if not alone.bottom:
+        if not alone.bottom and layer.type != "Parameter":
             alone.bottom.append(f"{layer.name}/input")
         if not alone.top:
             alone.top.append(f"{layer.name}/output")

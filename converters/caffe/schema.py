@@ -137,7 +137,8 @@ _MESSAGES = {
         ("seg_accuracy_param", _TEXT_ONLY + 144, "M:SegAccuracyParameter"),
         ("unique_label_param", 150, "M:UniqueLabelParameter"),
         # SegNet fork (alexgkendall/caffe-segnet): its 137/138 are BVLC's embed/tile params, so text-only; its
-        # bn_param (45) is named like PSPNet's: PSPNet's is kept
+        # bn_param (45) is named like PSPNet's: PSPNet's is kept. The YOLOv3 ports' one-bottom Upsample reads the
+        # same upsample_param { scale = 1 } under numbers that vary from port to port (149, 150, 160...): text-only
         ("dense_image_data_param", _TEXT_ONLY + 138, "M:DenseImageDataParameter"),
         ("upsample_param", _TEXT_ONLY + 137, "M:UpsampleParameter"),
         # ShuffleNet fork (farmingyard/ShuffleNet). HolmesShuan's ChannelShuffle port numbers its

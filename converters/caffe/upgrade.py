@@ -22,6 +22,8 @@ _V1_TYPES = {
     "SOFTMAX_LOSS": "SoftmaxWithLoss", "SPLIT": "Split", "SLICE": "Slice", "TANH": "TanH",
     "WINDOW_DATA": "WindowData", "THRESHOLD": "Threshold",
 }
+# V1 enum names that only a fork's enum has -> its V2 type names (early Fast R-CNN files).
+_V1_FORK_TYPES = {"ROI_POOLING": "ROIPooling"}
 # V0 type strings -> V2 type names.
 _V0_TYPES = {
     "accuracy": "Accuracy", "bnll": "BNLL", "concat": "Concat", "conv": "Convolution", "data": "Data",
@@ -50,12 +52,17 @@ def upgrade_layers(net):
 def _upgrade_v1(v1):
     layer = schema.LayerParameter(name=v1.name, bottom=v1.bottom, top=v1.top)
     if v1.HasField(schema.V1_UNKNOWN_TYPE_FIELD):
-        layer.type = getattr(v1, schema.V1_UNKNOWN_TYPE_FIELD)
+        enum_name = getattr(v1, schema.V1_UNKNOWN_TYPE_FIELD)
+        layer.type = _V1_FORK_TYPES.get(enum_name, enum_name)
     else:
         enum_name = schema.V1_TYPE_NAMES.get(v1.type, str(v1.type))
         layer.type = _V1_TYPES.get(enum_name, enum_name)
     layer.include.extend(v1.include)
     layer.exclude.extend(v1.exclude)
+    for index, name in enumerate(v1.param):  # shared weights by name (Caffe's upgrade: one ParamSpec each)
+        spec = layer.param.add(name=name)
+        if index < len(v1.blob_share_mode):
+            spec.share_mode = v1.blob_share_mode[index]
     for field in _V1_PARAM_FIELDS:
         if v1.HasField(field):
             getattr(layer, field).CopyFrom(getattr(v1, field))

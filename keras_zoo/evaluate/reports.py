@@ -17,16 +17,21 @@ def _markdown_table(header, rows, align):
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
 
 
+def _model_cell(result):
+    """The model's name, marked where its weights were untrained (``result['untrained']``)."""
+    return f"{result['model']} (UNTRAINED weights)" if result.get("untrained") else result["model"]
+
+
 def format_classification_table(results):
     """The seed's ILSVRC table: model | introduced | top-1 err. | top-5 err. | images/s."""
-    rows = [(r["model"], r.get("introduced", ""), f"{r['top1_error_percent']:.1f}",
+    rows = [(_model_cell(r), r.get("introduced", ""), f"{r['top1_error_percent']:.1f}",
              f"{r['top5_error_percent']:.1f}", f"{r['images_per_s']:.1f}") for r in results]
     return _markdown_table(("model", "introduced", "top-1 err.", "top-5 err.", "images/s"), rows, ">" * 5)
 
 
 def format_segmentation_table(results):
     """The seed's FCN table in its column order, with the FCN paper's names (see :mod:`keras_zoo.evaluate`)."""
-    rows = [(r["model"], r.get("test_data", ""), f"{r['mean_iou_percent']:.2f}",
+    rows = [(_model_cell(r), r.get("test_data", ""), f"{r['mean_iou_percent']:.2f}",
              f"{r['pixel_accuracy_percent']:.2f}", f"{r['mean_accuracy_percent']:.2f}") for r in results]
     return _markdown_table(("Model", "Test data", "Mean IOU", "Pixel accuracy", "Mean accuracy"), rows,
                            "<<>>>")

@@ -11,7 +11,8 @@ Every builder takes the arguments of keras.applications:
     include_top: whether to include the classifier; False ends the network at its features layer (named in
         the builder's docstring).
     weights: ``'imagenet'``: the card's default weight source; or another weight source of the model's card
-        (``keras_zoo.get_card(name).weights``: 'caffe', 'matconvnet'...); or ``None`` (random initialization);
+        (``keras_zoo.get_card(name).weights``: 'caffe', 'matconvnet'...); or ``None`` or ``'none'`` (random
+        initialization);
         or the path to a weights file (``.caffemodel``, ``.mat``, ``.weights.h5``, ``.keras``). Original files
         are fetched, verified and converted once (see :mod:`keras_zoo.weights`).
     input_tensor: optional Keras tensor (e.g. output of ``keras.Input()``) to use as the model's input.

@@ -23,7 +23,7 @@ from keras_zoo.builder import build_model, keras_name
 from keras_zoo.cards import ModelCard, get_card
 from keras_zoo.porting import read_graph
 from keras_zoo.preprocessing import Preprocessing
-from keras_zoo.weights import convert_source, load_weights, names_a_file, resolve_mean, source_for_file
+from keras_zoo.weights import convert_source, load_weights, names_a_file, resolve_mean, source_for_file, untrained
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +100,9 @@ def add_global_pooling(graph, method):
 
 def resolve_weights(card, weights):
     """``(source, what to load)``: the weight source describing the input the network expects, and the source
-    name or file path to load (None for random weights). A file is described by the card's source of its file
-    name, else of its format (the default source first)."""
-    if weights is None:
+    name or file path to load (None for random weights: ``weights`` None or 'none'). A file is described by the
+    card's source of its file name, else of its format (the default source first)."""
+    if untrained(weights):
         return card.source(), None
     if names_a_file(weights):
         path = pathlib.Path(weights)
@@ -144,7 +144,8 @@ def input_preprocessing(arch, source, to_load):
 
     A named source is fetched and converted first (its mean file or average image comes with it); a MatConvNet
     file given by path brings its own ``meta.normalization`` average; other means of a file's source are
-    fetched. Without weights, a mean that is not cached yet is left out (with a warning), not downloaded.
+    fetched. Without weights, a mean that is not cached yet is left out, not downloaded (a warning names the
+    source only where weights were asked for: untrained weights have no source to speak of).
     """
     card, expected = arch.card, source.input
     if to_load is not None and not names_a_file(to_load):
@@ -155,8 +156,9 @@ def input_preprocessing(arch, source, to_load):
     else:
         mean = resolve_mean(source, allow_fetch=to_load is not None)
     if mean is None and expected.mean is not None:
-        log.warning("%s: the mean of weight source %r is not available (not cached, or not in the file); the "
-                    "model's preprocessing subtracts no mean", card.name, source.name)
+        say = log.debug if to_load is None else log.warning  # untrained: no source was asked for
+        say("%s: the mean of weight source %r is not available (not cached, or not in the file); the model's "
+            "preprocessing subtracts no mean", card.name, source.name)
     return Preprocessing.from_card(expected, mean)
 
 

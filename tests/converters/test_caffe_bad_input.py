@@ -133,16 +133,17 @@ def test_unsupported_types_are_listed_before_any_other_work(tmp_path):
     path = tmp_path / "fork.prototxt"
     path.write_text("""
         input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8
-        layers { name: "roi" type: ROI_POOLING bottom: "data" top: "roi" roi_pooling_param { pooled_w: 6 } }
-        layers { name: "relu" type: RELU bottom: "roi" top: "roi" }
-        layers { name: "mvn" type: MVN bottom: "roi" top: "mvn" }""")
+        layers { name: "ps" type: PSROI_POOLING bottom: "data" top: "ps" }
+        layers { name: "relu" type: RELU bottom: "ps" top: "ps" }
+        layers { name: "roi" type: ROI_POOLING bottom: "ps" top: "roi" roi_pooling_param { pooled_w: 6 } }
+        layers { name: "im" type: IM2COL bottom: "roi" top: "im" }""")
     raises(lambda: read_caffe(path, tmp_path / "never-read.caffemodel"), path,
-           "unsupported layer type(s): 'roi' (ROI_POOLING), 'mvn' (MVN)")
+           "unsupported layer type(s): 'ps' (PSROI_POOLING), 'im' (Im2col)")  # early Fast R-CNN's ROI_POOLING converts
     v2 = tmp_path / "fork2.prototxt"
     v2.write_text('input: "data" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\n'
                   'layer { name: "p" type: "Python" bottom: "data" top: "p" }\n'
-                  'layer { name: "n" type: "Normalize" bottom: "p" top: "n" norm_param { across_spatial: false } }')
-    raises(lambda: read_caffe(v2), "'p' (Python), 'n' (Normalize)")
+                  'layer { name: "n" type: "BN" bottom: "p" top: "n" bn_param { eps: 0.001 } }')
+    raises(lambda: read_caffe(v2), "'p' (Python), 'n' (BN)")
 
 
 def test_missing_files(tmp_path, net):

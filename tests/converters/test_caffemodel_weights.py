@@ -97,12 +97,12 @@ def test_layers_that_describe_themselves_keep_their_parameters(tmp_path, rng):
 def test_unsupported_types_and_wrong_blobs(tmp_path, rng, caplog):
     path = write_caffemodel(tmp_path / "fork.caffemodel", [
         ("conv", "Convolution", [rng.normal(size=(2, 1, 1, 1)).astype(np.float32)]),
-        ("norm", "Normalize", [np.ones(2, np.float32)]),  # a fork's layer: nothing reads it
+        ("psp_bn", "BN", [np.ones((1, 2, 1, 1), np.float32)] * 4),  # PSPNet's BN: nothing reads it
     ])
     with caplog.at_level(logging.WARNING, logger="converters.caffe.net"):
         graph = read_caffemodel_weights(path)
     assert [node.name for node in graph.nodes] == ["conv"]
-    assert any("'norm'" in record.getMessage() and "Normalize" in record.getMessage() for record in caplog.records)
+    assert any("'psp_bn'" in record.getMessage() and "BN" in record.getMessage() for record in caplog.records)
     bad = write_caffemodel(tmp_path / "bad.caffemodel", [
         ("bn", "BatchNorm", [np.ones(2, np.float32), np.ones(2, np.float32), np.ones(2, np.float32)])])
     with pytest.raises(ConversionError, match="'bn'.*scale factor") as error:

@@ -252,7 +252,7 @@ FORK_NET = ('name: "forks"\ninput: "data"\ninput_shape { dim: 1 dim: 3 dim: 8 di
             'input: "scale"\ninput_shape { dim: 1 dim: 3 dim: 1 dim: 1 }\n' + FORK_LAYERS)
 
 
-def test_the_fork_layers_of_issue_14_parse_and_are_listed_as_unsupported(tmp_path):
+def test_the_fork_layers_of_issue_14_parse_and_only_psp_bn_is_unsupported(tmp_path):
     path = write(tmp_path, FORK_NET)
     net = parse_prototxt(path)
     layers = {layer.name: layer for layer in net.layer}
@@ -267,12 +267,8 @@ def test_the_fork_layers_of_issue_14_parse_and_are_listed_as_unsupported(tmp_pat
     assert det.keep_top_k == 200 and det.save_output_param.output_format == "VOC"
     assert layers["up"].upsample_param.upsample_w == 16 and layers["roi"].roi_pooling_param.pooled_w == 7
     message = str(error_of(path))
-    assert "unsupported layer type(s)" in message and "unknown field" not in message
-    for name, kind in [("interp", "Interp"), ("shuffle", "ShuffleChannel"), ("dw1", "ConvolutionDepthwise"),
-                       ("dw2", "DepthwiseConvolution"), ("relu6", "ReLU6"), ("axpy", "Axpy"),
-                       ("perm", "Permute"), ("norm", "Normalize"), ("prior", "PriorBox"),
-                       ("det", "DetectionOutput"), ("up", "Upsample"), ("roi", "ROIPooling"), ("bn", "BN")]:
-        assert f"'{name}' ({kind})" in message
+    # every other fork layer here converts (tests/converters/test_caffe_fork_layers.py); PSPNet's BN does not
+    assert message.endswith("unsupported layer type(s): 'bn' (BN)") and "unknown field" not in message
 
 
 def test_fork_field_numbers():
@@ -331,8 +327,9 @@ def test_known_fields_that_cannot_be_honoured_are_refused(tmp_path):
     message = str(error_of(dropout_net(tmp_path, "sample_weights_test: true")))
     assert "layer 'drop' (Dropout)" in message and "sample_weights_test" in message
     assert read_caffe(dropout_net(tmp_path, "sample_weights_test: false")).node("drop").op == "dropout"
-    message = str(error_of(write(tmp_path, NET.replace("pool: AVE", "pool: STOCHASTIC"))))
-    assert "layer 'pool' (Pooling)" in message and "STOCHASTIC" in message
+    message = str(error_of(write(tmp_path, NET.replace("pool: AVE global_pooling: true",
+                                                       "pool: STOCHASTIC kernel_size: 2 pad: 1"))))
+    assert "layer 'pool' (Pooling)" in message and "STOCHASTIC" in message and "pad" in message
     message = str(error_of(write(tmp_path, NET.replace("pad: 1", "pad: 1 axis: 2"))))
     assert "layer 'conv1' (Convolution)" in message and "axis 2" in message
 

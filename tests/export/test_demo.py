@@ -88,9 +88,9 @@ def test_demo_exits_non_zero_naming_the_export_that_failed_its_check(tmp_path, m
     assert demo.main(["--model", "googlenet", "--top", "1", "--export", str(out)]) == 1
     captured = capsys.readouterr()
     errors = captured.err.strip().splitlines()
-    assert len(errors) == 1 and errors[0].startswith("demo failed: TFLite export")
+    assert len(errors) == 1 and errors[0].startswith("error: TFLite export")
     assert str(out / "googlenet.tflite") in errors[0] and "parity check failed" in errors[0]
     assert "max rel error of the logits" in errors[0]
     assert captured.out.count("PASSED") == 1 and captured.out.count("FAILED") == 1
-    assert (out / "saved_model" / "saved_model.pb").is_file() and not (out / "googlenet.tflite").exists()
+    assert (out / "saved_model" / "1" / "saved_model.pb").is_file() and not (out / "googlenet.tflite").exists()
     assert sorted(path.name for path in out.iterdir()) == ["saved_model"]

@@ -193,7 +193,7 @@ def test_weight_shape_mismatch_names_file_layer_and_shapes(rng):
     (lambda g: g.nodes.append(Node("odd", "roipool", ["fc"], ["odd"])), "op 'roipool' is not supported"),
     (lambda g: g.nodes.insert(0, Node("early", "relu", ["nowhere"], ["early"])), "produced by no earlier layer"),
     (lambda g: g.outputs.append("missing"), "output blob 'missing'"),
-    (lambda g: g.node("pool1").attrs.update(method="stochastic"), "pool1"),
+    (lambda g: g.node("pool1").attrs.update(method="median"), "pool1"),
 ])
 def test_bad_graphs_raise_conversion_errors(rng, change, expected):
     graph = small_net(rng)

@@ -19,10 +19,16 @@ BUILDERS = ["VGG16", "VGG19", "VGGF", "VGGM", "VGGS", "VGGM128", "VGGM1024", "VG
             "FCN8s"]
 
 
+# the saved text of the pages the cards were written from, in a folder beside the fixtures directory
+SOURCE_PAGES = {"000": "MatConvNet's pretrained-models page", "002": "the VGG team's VGG-16 model-zoo gist",
+                "003": "Caffe's Model Zoo page"}
+
+
 def _seed(prefix):
     paths = sorted(SEEDS.glob(f"{prefix}_*.txt"))
     if not paths:
-        pytest.skip(f"seed document {prefix} is absent from {SEEDS}")
+        pytest.skip(f"the saved text of {SOURCE_PAGES[prefix]}, {SEEDS}/{prefix}_*.txt, is absent (it is looked "
+                    "for beside the fixtures directory: set KERAS_ZOO_FIXTURES)")
     return paths[0].read_text(encoding="utf-8")
 
 
@@ -112,7 +118,7 @@ def test_seed_ilsvrc_metrics_are_on_the_sources():
 def test_bvlc_sha1_and_url_match_the_model_zoo_readmes():
     readmes = sorted((FIXTURES / "bvlc").glob("*/readme.md"))
     if not readmes:
-        pytest.skip("BVLC readmes absent from the fixtures")
+        pytest.skip(f"the BVLC model-zoo readmes {FIXTURES}/bvlc/*/readme.md are absent (set KERAS_ZOO_FIXTURES)")
     caffe_sources = {source.file.filename: source for card in cards.CARDS for source in card.weights
                      if source.format == "caffemodel"}
     for readme in readmes:
@@ -133,7 +139,7 @@ def test_fcn_caffe_urls_match_the_fcn_repository():
     for stride in (32, 16, 8):
         url_file = FIXTURES / f"fcn/voc-fcn{stride}s/caffemodel-url"
         if not url_file.exists():
-            pytest.skip("FCN fixtures absent")
+            pytest.skip(f"fixture file {url_file} is absent (set KERAS_ZOO_FIXTURES)")
         source = cards.get_card(f"FCN{stride}s").source("caffe")
         assert source.file.url == url_file.read_text().strip()
 

@@ -60,12 +60,28 @@ def test_unknown_label_set():
         labels.get_labels("imagenet-21k")
 
 
-def test_a_tampered_label_file_is_refused(mirror, tmp_path):
+@pytest.fixture
+def nothing_shipped(tmp_path, monkeypatch):
+    """The package as if it shipped no label files: they come from the mirror (or the downloads folder)."""
+    empty = tmp_path / "shipped"
+    empty.mkdir()
+    monkeypatch.setattr(labels, "DATA_DIR", empty)
+    return empty
+
+
+def test_a_tampered_label_file_is_refused(mirror, tmp_path, nothing_shipped):
     fake = tmp_path / "fake.txt"
     fake.write_text("background\n" * 21)
     (mirror / "pascal_classes.txt").unlink()
     (mirror / "pascal_classes.txt").symlink_to(fake)
     with pytest.raises(downloads.ConversionError, match="expected md5 33b40a9eaf41e7fac04e78221252f26d"):
+        labels.get_labels("voc21")
+
+
+def test_a_damaged_shipped_label_file_is_refused(nothing_shipped):
+    (nothing_shipped / "pascal_classes.txt").write_text("background\n" * 21)
+    with pytest.raises(downloads.ConversionError, match=r"pascal_classes.txt: the label file shipped with keras_zoo "
+                                                         r"is damaged \(md5 is .*, expected md5 33b40a9e"):
         labels.get_labels("voc21")
 
 
@@ -113,7 +129,8 @@ def test_prepare_image_resizes_the_shorter_side_and_crops():
     assert imagenet_utils.prepare_image(photo, "fcn8s").shape == (500, 500, 3)  # warped to the input size
 
 
-def test_a_converted_mat_class_list_serves_when_the_label_file_cannot_be_had(tmp_path, monkeypatch):
+def test_a_converted_mat_class_list_serves_when_the_label_file_cannot_be_had(tmp_path, monkeypatch,
+                                                                             nothing_shipped):
     import keras
 
     empty = tmp_path / "empty"
@@ -128,3 +145,48 @@ def test_a_converted_mat_class_list_serves_when_the_label_file_cannot_be_had(tmp
     cache.save_by_name(tiny, cache.cache_path(card, source), meta={"class_names": np.array(names, object)})
     assert labels.get_labels("voc21") == names
     assert labels.get_classes("voc21")[0] == ("", "background")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the label files shipped with the package
+# ---------------------------------------------------------------------------------------------------------
+def test_every_label_set_ships_as_its_cards_file_with_its_provenance():
+    import hashlib
+    import re
+
+    provenance = (labels.DATA_DIR / "PROVENANCE.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(" `"): line for line in provenance.splitlines() if line.startswith("| `")}
+    for label_set in cards.LABEL_SETS.values():
+        path = labels.DATA_DIR / label_set.file.filename
+        assert path.is_file(), f"{label_set.id}: {path.name} is not shipped"
+        md5 = hashlib.md5(path.read_bytes()).hexdigest()
+        assert md5 in label_set.file.md5, f"{path.name}: md5 {md5}, the card says {label_set.file.md5}"
+        row = rows[path.name]
+        commit = re.search(r"/([0-9a-f]{40})/", label_set.file.url).group(1)
+        assert f"`{label_set.id}`" in row and f"`{md5}`" in row and commit in row, row
+    assert set(rows) == {label_set.file.filename for label_set in cards.LABEL_SETS.values()}
+
+
+def test_offline_with_an_empty_home_predictions_have_names(tmp_path, monkeypatch):
+    """KERAS_ZOO_OFFLINE=1, an empty KERAS_ZOO_HOME, no mirror: the shipped files give every label set's names,
+    and nothing is fetched or written."""
+    home = tmp_path / "empty_home"
+    home.mkdir()
+    monkeypatch.setenv("KERAS_ZOO_HOME", str(home))
+    monkeypatch.delenv("KERAS_ZOO_MIRROR")
+
+    def no_fetch(*args, **kwargs):
+        raise AssertionError("a shipped label file was fetched")
+
+    monkeypatch.setattr(labels, "fetch", no_fetch)
+    expected = {"caffenet": (281, "tabby, tabby cat"), "vggm": (0, "kit fox, Vulpes macrotis"),
+                "rcnn-ilsvrc13": (0, "accordion"), "fcn8s": (15, "person"), "vggface": (0, "A.J._Buckley")}
+    for model, (index, name) in expected.items():
+        source = cards.get_card(model).source()
+        count = cards.LABEL_SETS[source.classes].count
+        preds = np.zeros((1, count), np.float32)
+        preds[0, index] = 1.0
+        (best,) = imagenet_utils.decode_predictions(preds, top=1, source=source)[0]
+        assert best[1] == name and best[2] == 1.0, (model, best)
+        assert best[0] != str(index) or source.classes in ("voc21", "vggface2622")
+    assert list(home.iterdir()) == []

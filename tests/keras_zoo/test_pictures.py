@@ -97,8 +97,53 @@ def test_segment_tool_writes_label_map_and_overlay(tmp_path, capsys, input_shape
     overlay = np.asarray(Image.open(tmp_path / "out" / "street_overlay.png"))
     assert np.array_equal(overlay, segmentation.overlay(picture, expected))
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0].split() == ["58.33%", "background"]  # 350 of 600 pixels
-    assert printed[1].split("%")[1].strip() == "red thing"
+    assert printed[0].split() == ["share", "class", "name"]
+    assert printed[1].split() == ["58.33%", "0", "background"]  # 350 of 600 pixels
+    assert printed[2].split(None, 2) == ["33.33%", "1", "red thing"]
+
+
+@pytest.mark.parametrize("untrained", [False, True])
+def test_segment_tool_offline_table_has_a_header_and_voc_names(tmp_path, capsys, monkeypatch, untrained):
+    """Offline with an empty KERAS_ZOO_HOME, a zoo segmentation model's table names the VOC classes (the label
+    files ship with the package); from untrained weights the table and both PNGs' captions say so."""
+    from keras_zoo import cards, labels
+    from keras_zoo.resolve import Resolved
+
+    monkeypatch.setenv("KERAS_ZOO_OFFLINE", "1")
+    monkeypatch.setenv("KERAS_ZOO_HOME", str(tmp_path / "empty_home"))
+    monkeypatch.delenv("KERAS_ZOO_MIRROR", raising=False)
+    labels.get_classes.cache_clear()
+    picture = np.zeros((20, 30, 3), np.uint8)
+    picture[:, :10] = (200, 30, 30)
+    picture[:5, 20:] = (10, 220, 10)
+    Image.fromarray(picture).save(tmp_path / "street.png")
+    model = keras.saving.load_model(pixel_model(tmp_path / "pixels.keras", (None, None, 3)))
+    card = cards.get_card("fcn8s")
+    tool = load_tool("segment")
+    asked = []
+
+    def resolve(spec, weights):
+        asked.append(weights)
+        return Resolved(model, card.name, card, card.source(), untrained=untrained)
+
+    monkeypatch.setattr(tool, "resolve", resolve)
+    weights = ["--weights", "NONE"] if untrained else []
+    assert tool.main([str(tmp_path / "street.png"), "--model", "fcn8s", *weights, "-o", str(tmp_path / "out")]) == 0
+    assert asked == (["NONE"] if untrained else ["imagenet"])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split() == ["share", "class", "name"]
+    assert [line.split(None, 2)[1:] for line in printed[1:4]] == [["0", "background"], ["1", "aeroplane"],
+                                                                   ["2", "bicycle"]]
+    captions = [Image.open(tmp_path / "out" / f"street_{kind}.png").text.get("Description")
+                for kind in ("labels", "overlay")]
+    if untrained:
+        assert printed[4] == "FCN8s: UNTRAINED weights (random): the classes and scores mean nothing"
+        assert captions == [printed[4]] * 2
+    else:
+        assert "UNTRAINED" not in "\n".join(printed) and captions == [None, None]
+    assert printed[-1].startswith("wrote ")
+    assert not (tmp_path / "empty_home").exists()
+    labels.get_classes.cache_clear()
 
 
 def test_segment_tool_fails_with_one_line(tmp_path, capsys):
