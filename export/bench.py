@@ -106,14 +106,16 @@ def main(argv=None):
     parser.add_argument("--weights", default="imagenet",
                         help="weights for every model ('none': random, speed only)")
     parser.add_argument("--batch", type=int, default=8, help="batch size of every runtime")
-    parser.add_argument("--samples", default=None, metavar="DIR", help="folder of sample images (default: the photos bundled with scikit-image)")
+    parser.add_argument("--num-samples", type=int, default=16, help="number of sample inputs for each parity check")
+    parser.add_argument("--samples", default=None, metavar="DIR",
+                        help="folder of sample images (default: the photos bundled with scikit-image)")
     common.cli.add_verbose_option(parser)
     options = parser.parse_args(argv)
     common.setup_logging(options.verbose)
 
     def body(_):
         rows = export_benchmark(options.models, weights=options.weights, batch=options.batch,
-                                samples_folder=options.samples)
+                                num_samples=options.num_samples, samples_folder=options.samples)
         print(f"images/s at batch {options.batch} on {machine()} (ratio to Keras):")
         print(format_table(rows))
         return 0

@@ -666,7 +666,7 @@ def test_the_readme_example_runs(tmp_path, rng, monkeypatch, fixtures):
     path, f = times_net(tmp_path, rng)
     lapsrn = fixtures / "real_small" / "lapsrn" / "LapSRN_x4.mat"
     if not lapsrn.exists():
-        pytest.skip(f"fixture {lapsrn} is absent")
+        pytest.skip(f"fixture file {lapsrn} is absent (set KERAS_ZOO_FIXTURES)")
     code = blocks[0].replace('"net.mat"', repr(str(path))).replace('"LapSRN_x4.mat"', repr(str(lapsrn)))
     namespace = {}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the project's own README

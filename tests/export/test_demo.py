@@ -4,18 +4,11 @@ import numpy as np
 import pytest
 
 from export import demo
-from keras_zoo import images, labels
+from keras_zoo import images
 from tests.helpers import fixture_path
 
 
-@pytest.fixture(autouse=True)
-def offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("KERAS_ZOO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("KERAS_ZOO_OFFLINE", "1")
-    monkeypatch.delenv("KERAS_ZOO_MIRROR", raising=False)
-    labels.get_classes.cache_clear()
-    yield
-    labels.get_classes.cache_clear()
+pytestmark = pytest.mark.usefixtures("offline_home")
 
 
 def test_demo_offline_runs_on_untrained_weights_with_real_labels(tmp_path, monkeypatch, capsys):

@@ -8,20 +8,13 @@ import numpy as np
 import pytest
 
 from export import bench, common, demo, report, tflite
-from keras_zoo import cards, labels
+from keras_zoo import cards
 from keras_zoo.resolve import UNTRAINED_NOTE, Resolved
 
 SIZE = (32, 32)
 
 
-@pytest.fixture(autouse=True)
-def offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("KERAS_ZOO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("KERAS_ZOO_OFFLINE", "1")
-    monkeypatch.delenv("KERAS_ZOO_MIRROR", raising=False)
-    labels.get_classes.cache_clear()
-    yield
-    labels.get_classes.cache_clear()
+pytestmark = pytest.mark.usefixtures("offline_home")
 
 
 def tiny_classifier():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_zoo import cards, labels
+from keras_zoo import cards
 from keras_zoo.downloads import WeightsUnavailable
 from keras_zoo.models.architecture import resolve_weights
 from keras_zoo.resolve import UNTRAINED_NOTE, Resolved, resolve
@@ -17,14 +17,7 @@ from keras_zoo.weights import untrained
 from tests.helpers import load_tool
 
 
-@pytest.fixture(autouse=True)
-def offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("KERAS_ZOO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("KERAS_ZOO_OFFLINE", "1")
-    monkeypatch.delenv("KERAS_ZOO_MIRROR", raising=False)
-    labels.get_classes.cache_clear()
-    yield
-    labels.get_classes.cache_clear()
+pytestmark = pytest.mark.usefixtures("offline_home")
 
 
 @pytest.mark.parametrize("spelling", [None, "none", "None", "NONE", " none "])

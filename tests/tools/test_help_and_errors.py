@@ -1,6 +1,7 @@
 """Every command's --help is plain text in one style, and every command's error line starts with 'error: '."""
 
 import importlib
+import pathlib
 import re
 
 import pytest
@@ -92,7 +93,7 @@ def _failing_runs(tmp_path):
     }
 
 
-@pytest.mark.parametrize("command", sorted(_failing_runs(__import__("pathlib").Path("."))))
+@pytest.mark.parametrize("command", sorted(_failing_runs(pathlib.Path("."))))
 def test_a_failure_is_one_error_line(command, tmp_path, capsys):
     (tmp_path / "a_file").write_text("not a folder")
     status, out, err = run(command, _failing_runs(tmp_path)[command], capsys)
