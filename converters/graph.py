@@ -32,6 +32,7 @@ bias       ``beta`` shaped like the biased axes; with two inputs the second inpu
 normalize  ``scale`` (C,), or (1,) when ``channel_shared``
 embed      ``kernel`` (input_dim, units): row i is the vector of index i; ``bias`` (units,) when ``use_bias``
 parameter  ``value``: the blob without its leading 1, channel-first (e.g. (C, H, W))
+batched_parameter  ``value``: the whole blob, channel-first, its first axis included (e.g. (4, 3), (2, C, H, W))
 muladd     ``gamma`` (multiplier 'weight') and ``beta`` (offset 'weight'): batch-less channel-first broadcast
            arrays ((c, h, w) or (c,), each size 1 or the input's)
 pdist      ``target`` (x0, when target is 'weight') and ``instance_weights`` (when 'weight'): as muladd's
@@ -68,11 +69,11 @@ scale      axis, num_axes, use_bias (whether a ``beta`` comes with ``gamma``). W
            first's axes [axis, axis + num_axes), broadcast over the rest (Caffe's axis-0 Scale, axis = 1)
 bias       axis, num_axes (two inputs: as scale)
 eltwise    operation ('sum' | 'prod' | 'max'), coeffs (list, for 'sum'; empty = all ones)
-concat     axis
+concat     axis (0: the batches one after the other)
 slice      axis, points (split positions; len(outputs) = len(points) + 1, or equal parts when empty)
 split      (copies the input to every output)
-crop       axis, offsets: crops inputs[0] to the size of inputs[1] on every axis >= axis
-flatten    axis, end_axis
+crop       axis, offsets: crops inputs[0] to the size of inputs[1] on every axis >= axis (0: the batch too)
+flatten    axis, end_axis (axis 0: the batch axis merged with the next ones, e.g. (N*C, H, W))
 reshape    shape (0 copies a dim, -1 infers one), axis, num_axes
 interp     zoom, shrink, size ((h, w) or None), pad_beg, pad_end (both <= 0: rows and columns cropped at the start
            and at the end of each spatial axis): bilinear resizing with corners aligned (PSPNet/DeepLab's Interp).
@@ -116,6 +117,8 @@ tile       axis, tiles: the input repeated ``tiles`` times along ``axis`` (numpy
 embed      units, input_dim, use_bias: y = kernel[int(x)] (+ bias), a new last axis of ``units`` after x's axes
 parameter  shape (the blob's shape without its leading 1): the ``value`` weight repeated over the batch of
            inputs[0], which only gives the batch size
+batched_parameter  shape (the whole blob's, e.g. (4, 3)): the ``value`` weight itself, its first axis the output's
+           batch axis whatever the batch of inputs[0] (which only places it in the graph; Caffe's Parameter)
 muladd     multiplier ('input' | 'weight'), offset ('input' | 'weight' | 'none'): y = x * m (+ b), NumPy broadcasting
            (bsxfun, batch included), m and b the next inputs or the weights (MatConvNet's dagnn.Scale in general)
 pdist      p, no_root, target ('input' | 'weight'), instance_weights ('input' | 'weight' | 'none'):
@@ -137,6 +140,15 @@ bilinear_sampler  inputs (x, grid): grid (Wo, 2, Ho) (MatConvNet's 2 x Ho x Wo x
 affine_grid, scaling_grid  height, width: (6, 1, 1) affine transforms or (3, 1, 1) [s ty tx] -> the (width, 2,
            height) grid of bilinear_sampler (MatConvNet's AffineGridGenerator, UniformScalingGridGenerator)
 =========  =====================================================================================================
+
+Axis 0 (the batch axis) in softmax, concat, slice, crop, flatten, argmax and tile computes across the samples:
+the output's batch size may differ from the input's (concat: the sum; slice: the parts; argmax: top_k; tile:
+tiles times; flatten: the product), and a model holding one must be run on the whole batch at once.
+
+A 3-D ``conv`` or ``deconv`` (a (C, D, H, W) input) has kernel, strides and dilation (d, h, w), pads (front, back,
+top, bottom, left, right) and weights (kd, kh, kw, ...); its output is (F, D', H', W'). ``attrs['axis']`` > 1 (Caffe's
+ConvolutionParameter.axis: the channel axis) makes the axes between the batch and it more samples: the input
+(A..., C, spatial...) is convolved as (N*A..., C, spatial...) and the output is (A..., F, spatial'...).
 
 A 1-D ``conv`` or ``deconv`` (a (C, L) input, Caffe's N-D convolution with one spatial axis) is a 2-D one of
 width 1: kernel (k, 1), strides (s, 1), pads (p, p, 0, 0), dilation (d, 1), weights (k, 1, ...); its output is
@@ -176,6 +188,7 @@ OPS = frozenset({
     "interp", "shuffle_channel", "axpy", "permute", "normalize", "priorbox", "detection_output", "upsample",
     "roi_pool",
     "bnll", "clip", "exp", "log", "threshold", "swish", "mvn", "reduction", "argmax", "tile", "embed", "parameter",
+    "batched_parameter",
     "muladd", "pdist", "spatial_norm", "norm_offset", "roi_pool_affine", "bilinear_sampler", "affine_grid",
     "scaling_grid",
 })

@@ -46,6 +46,8 @@ def make_parser(prog, description):
                         help="number of sample inputs for the parity check")
     parser.add_argument("--report", default=None, metavar="JSON",
                         help="where to write the parity report (default: next to the artifact)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="threads of the runtime the report times the artifact with (default: every core)")
     parser.add_argument("--keep-batchnorm", action="store_true",
                         help="export batch norms and Scale layers as they are (default: folded into the "
                              "convolution before them; the parity check compares with the unfolded model)")
@@ -210,21 +212,6 @@ def calibration_images(job, options):
     """The representative images of :func:`add_calibration_options`, fitted to the job's model."""
     return sample_images(job.size, options.num_representative, folder=options.representative or options.samples,
                          channels=input_channels(job.model), fit=fit_options(job.resolved.source))
-
-
-def run_batched(run, images, batch, *, pad):
-    """``run(chunk) -> [outputs]`` over ``images`` (an array of any dtype) in chunks of ``batch``; with ``pad``
-    the last chunk is filled up to ``batch`` by repeating its last image (runtimes with a fixed batch) and the
-    extra rows are dropped."""
-    images = np.asarray(images)
-    parts = []
-    for start in range(0, len(images), batch):
-        chunk = images[start:start + batch]
-        filled = len(chunk)
-        if pad and filled < batch:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - filled, axis=0)])
-        parts.append([np.asarray(out)[:filled] for out in run(chunk)])
-    return [np.concatenate(column) for column in zip(*parts)]
 
 
 def prepare_job(options, leaf):

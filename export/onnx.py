@@ -2,8 +2,9 @@
 
 The input is ``images``: float32 RGB 0..255, (batch, H, W, 3), NHWC as in Keras, the model's preprocessing
 inside; the outputs carry the Keras model's output names. ``--quantize int8`` also writes the explicitly
-quantized (QDQ, symmetric int8) model that TensorRT builds int8 engines from, calibrated on representative
-images and checked with ONNX Runtime.
+quantized (QDQ) int8 model for ONNX Runtime on the CPU (uint8 activations, int8 per-channel weights: the form
+its x86 int8 kernels run), calibrated on representative images and checked with ONNX Runtime; ``python -m
+export.trt`` writes TensorRT's symmetric int8 form.
 """
 
 import collections
@@ -14,17 +15,27 @@ import sys
 import numpy as np
 
 from export import common, report
+from export.runners import ONNX_INPUT as INPUT_NAME, OnnxRunner, cpu_threads
+from export.speed import measure, time_artifact
 from keras_zoo.files import Rejected, atomic_output
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17
-INPUT_NAME = "images"
 BATCH_DIM = "batch"
 EXTERNAL_DATA_BYTES = 2**31 - 2**24  # protobuf's 2 GB limit, less room for the graph
 WEIGHT_PREFIX = "keras_weight_"  # graph inputs standing for the weights during conversion
-# where int8 QDQ pairs go (TensorRT fuses them into int8 kernels); other operators stay in float
+# where TensorRT's int8 QDQ pairs go (it fuses them into int8 kernels); other operators stay in float
 QUANTIZED_OPS = ["Conv", "ConvTranspose", "MatMul", "Gemm"]
+# operators ONNX Runtime's CPU runs on int8 tensors (QLinear* kernels, or int8 as they are: pooling, reshapes)
+ORT_QUANTIZED_OPS = """Conv ConvTranspose MatMul Gemm Add Mul Concat MaxPool AveragePool GlobalAveragePool Relu Clip
+LeakyRelu Sigmoid Resize Pad Reshape Flatten Squeeze Unsqueeze Transpose Slice Split""".split()
+# the int8 forms quantize_int8 writes: ONNX Runtime's (the CPU) and TensorRT's
+INT8_TARGETS = ("onnxruntime", "tensorrt")
+# the operators of a local response normalization (as tf2onnx writes keras_zoo's LRN) between its squares and its power
+LRN_OPS = frozenset("Mul Add Pad Slice Transpose Reshape AveragePool Concat".split())
+CHANNELS_LAST = (0, 2, 3, 1)  # the Transpose perm from NCHW to NHWC
+CALIBRATION_STRIDE = 8  # batches whose activations ONNX Runtime's min-max calibration holds at once
 
 # ONNX operators TensorRT 10's ONNX parser supports (onnx-tensorrt's operator support matrix).
 TENSORRT_OPS = frozenset("""
@@ -236,44 +247,276 @@ def write_onnx(proto, path):
     return [data]
 
 
-class OnnxRunner:
-    """Runs an ONNX file with ONNX Runtime (CPU), any number of images."""
+def quantize_int8(source, output, calibration, *, target="onnxruntime"):
+    """Write the explicitly quantized (QDQ) int8 form of the ONNX file ``source`` for ``target``, calibrated on
+    ``calibration`` images (float32, like the model's input); int8 per-channel weights in both forms.
 
-    def __init__(self, path, *, batch=8):
-        import onnxruntime
-
-        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        fixed = self.session.get_inputs()[0].shape[0]
-        self.batch = fixed if isinstance(fixed, int) else batch
-        self.fixed = isinstance(fixed, int)
-
-    def __call__(self, images):
-        return common.run_batched(lambda chunk: self.session.run(None, {INPUT_NAME: chunk}),
-                                  np.asarray(images, np.float32), self.batch, pad=self.fixed)
-
-
-def quantize_int8(source, output, calibration):
-    """Write the explicitly quantized (QDQ) int8 form of the ONNX file ``source``, as TensorRT wants it:
-    symmetric int8 activations and per-channel weights at the inputs of the compute-heavy operators,
-    scales calibrated on ``calibration`` images (99.999th percentile of |x|)."""
+    ``'onnxruntime'`` (the CPU): uint8 activations with asymmetric min-max ranges on every operator ONNX Runtime
+    runs in int8 (:data:`ORT_QUANTIZED_OPS`), the U8S8 form its x86 kernels (VNNI) run fastest; a final Softmax,
+    the layer computing its logits and local response normalizations (one ``LRN`` node each, :func:`fuse_lrn`)
+    stay float (:func:`float_nodes`).
+    ``'tensorrt'``: symmetric int8 activations (zero point 0, the 99.999th percentile of |x|) at the inputs of
+    the compute-heavy operators, as TensorRT wants.
+    """
     from onnxruntime import quantization
+
+    if target not in INT8_TARGETS:
+        raise common.ExportError(f"unknown int8 target {target!r} (choose from {', '.join(INT8_TARGETS)})")
+    proto = load_onnx(source)
+    lrn = fuse_lrn(proto) if target == "onnxruntime" else []
+    model = proto if lrn else str(source)
+    batch = proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value or 1  # a fixed batch, else 1
+    images = np.asarray(calibration, np.float32)
+    stride = min(CALIBRATION_STRIDE, -(-len(images) // batch)) if target == "onnxruntime" else 1
+    # whole batches and strides (min-max ranges do not change with images repeated)
+    images = np.resize(images, (-(-len(images) // (batch * stride)) * batch * stride, *images.shape[1:]))
 
     class Reader(quantization.CalibrationDataReader):
         def __init__(self):
-            self.items = iter(calibration[i:i + 1] for i in range(len(calibration)))
+            self.items = [images[i:i + batch] for i in range(0, len(images), batch)]
+            self.set_range(0, len(self.items))
+
+        def __len__(self):
+            return len(self.items)
+
+        def set_range(self, start_index, end_index):
+            self.chunk = iter(self.items[start_index:end_index])
 
         def get_next(self):
-            item = next(self.items, None)
+            item = next(self.chunk, None)
             return None if item is None else {INPUT_NAME: item}
 
+    if target == "tensorrt":
+        options = dict(activation_type=quantization.QuantType.QInt8, op_types_to_quantize=QUANTIZED_OPS,
+                       calibrate_method=quantization.CalibrationMethod.Percentile,
+                       extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+    else:  # ranges merged every `stride` batches: the activations of only that many held at once
+        options = dict(activation_type=quantization.QuantType.QUInt8, op_types_to_quantize=ORT_QUANTIZED_OPS,
+                       calibrate_method=quantization.CalibrationMethod.MinMax,
+                       nodes_to_exclude=float_nodes(proto) + lrn,
+                       extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
+                                      "CalibStridedMinMax": stride, "ForceQuantizeNoInputCheck": True})
     output = pathlib.Path(output)
-    with atomic_output(output) as tmp:
-        quantization.quantize_static(
-            str(source), str(tmp), Reader(), quant_format=quantization.QuantFormat.QDQ, per_channel=True,
-            activation_type=quantization.QuantType.QInt8, weight_type=quantization.QuantType.QInt8,
-            calibrate_method=quantization.CalibrationMethod.Percentile, op_types_to_quantize=QUANTIZED_OPS,
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+    advice = _Silenced("pre-processing before quantization")  # its root-logger advice, twice a call
+    logging.getLogger().addFilter(advice)
+    try:
+        with atomic_output(output) as tmp:
+            quantization.quantize_static(model, str(tmp), Reader(), quant_format=quantization.QuantFormat.QDQ,
+                                         per_channel=True, weight_type=quantization.QuantType.QInt8, **options)
+    finally:
+        logging.getLogger().removeFilter(advice)
     return output
+
+
+class _Silenced(logging.Filter):
+    """Drops the log records that mention ``words`` (ONNX Runtime's quantizer logs to the root logger)."""
+
+    def __init__(self, words):
+        super().__init__()
+        self.words = words
+
+    def filter(self, record):
+        return self.words not in record.getMessage()
+
+
+def fuse_lrn(proto):
+    """Rewrite (in place) each cross-channel LRN that tf2onnx spelled out from keras_zoo's layer -- squares, a Pad
+    and ``size`` Slices along the channels, their sum, ``* alpha / size + bias``, Transposes, ``Pow(beta)`` and the
+    Div of the input by it -- as :func:`_lrn_nodes` and the same Transposes (ONNX Runtime's int8 GoogLeNet spent
+    60% of its time in the spelled-out form, 48% in ONNX's own LRN). Returns the names of the arithmetic nodes
+    written (their Transposes move int8 tensors as well as float ones)."""
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    producers = {name: node for node in graph.node for name in node.output}
+    readers = collections.Counter(name for node in graph.node for name in node.input)
+    readers.update(value.name for value in graph.output)
+
+    def scalar(name):
+        value = constants.get(name)
+        return float(value.reshape(-1)[0]) if value is not None and value.size == 1 else None
+
+    def split(node):  # (the other input, the scalar constant) of a binary node with one scalar constant
+        first, second = node.input
+        return (second, scalar(first)) if scalar(first) is not None else (first, scalar(second))
+
+    def through_transposes(name):  # (the tensor before a chain of Transposes, their perms in order)
+        perms = []
+        while name in producers and producers[name].op_type == "Transpose":
+            perms.insert(0, list(helper.get_attribute_value(producers[name].attribute[0])))
+            name = producers[name].input[0]
+        return name, perms
+
+    def lrn_of(division):  # the LRN's parts, or None when `division` is not one
+        power = producers.get(division.input[1])
+        if power is None or power.op_type != "Pow" or scalar(power.input[1]) is None:
+            return None
+        shifted, perms = through_transposes(power.input[0])
+        add = producers.get(shifted)
+        if add is None or add.op_type != "Add" or split(add)[1] is None:
+            return None
+        (scaled, bias) = split(add)
+        mul = producers.get(scaled)
+        if mul is None or mul.op_type != "Mul" or split(mul)[1] is None:
+            return None
+        (total, alpha_over_size) = split(mul)
+        slices, adds, stack = [], [], [total]
+        while stack:
+            node = producers.get(stack.pop())
+            if node is not None and node.op_type == "Add" and not any(scalar(name) is not None for name in node.input):
+                adds.append(node)
+                stack += list(node.input)
+            elif node is not None and node.op_type == "Slice":
+                slices.append(node)
+            else:
+                return None
+        sources = {node.input[0] for node in slices}
+        pad = producers.get(sources.pop()) if len(sources) == 1 else None
+        if pad is None or pad.op_type != "Pad" or pad.input[1] not in constants:
+            return None
+        widths = constants[pad.input[1]].reshape(2, -1)
+        axes = {int(constants[node.input[3]].reshape(-1)[0]) if len(node.input) > 3 else None for node in slices}
+        starts = sorted(int(constants[node.input[1]].reshape(-1)[0]) for node in slices if node.input[1] in constants)
+        steps = {int(constants[node.input[4]].reshape(-1)[0]) if len(node.input) > 4 else 1 for node in slices}
+        zero_padded = all(helper.get_attribute_value(a) in (b"constant", "constant") for a in pad.attribute
+                          if a.name == "mode") and (len(pad.input) < 3 or not pad.input[2] or scalar(pad.input[2]) == 0)
+        square = producers.get(pad.input[0])
+        if (square is None or square.op_type != "Mul" or square.input[0] != square.input[1] or axes != {1}
+                or steps != {1} or starts != list(range(len(slices))) or not zero_padded
+                or np.count_nonzero(widths) != 2 or widths[:, 1].tolist() != [(len(slices) - 1) // 2] * 2):
+            return None
+        source, numerator_perms = through_transposes(division.input[0])
+        if source != square.input[0] or numerator_perms != perms:
+            return None
+        parts = [square, pad, *slices, *adds, mul, add, power, division]
+        parts += [producers[name] for name in _transposed_names(power.input[0], producers)]
+        parts += [producers[name] for name in _transposed_names(division.input[0], producers)]
+        first = next(node for node in slices if int(constants[node.input[1]].reshape(-1)[0]) == 0)
+        channels = int(constants[first.input[2]].reshape(-1)[0])
+        return source, perms, parts, dict(size=len(slices), scale=alpha_over_size, beta=scalar(power.input[1]),
+                                          bias=bias, channels=channels)
+
+    fused, tried = [], set()
+    while True:  # one LRN at a time: rewriting graph.node copies its nodes
+        division = next((node for node in graph.node if node.op_type == "Div" and node.name not in tried), None)
+        if division is None:
+            used = {name for node in graph.node for name in node.input}
+            kept = [init for init in graph.initializer if init.name in used]  # less the fused parts' constants
+            del graph.initializer[:]
+            graph.initializer.extend(kept)
+            return fused
+        tried.add(division.name)
+        found = lrn_of(division)
+        if found is None:
+            continue
+        source, perms, parts, attributes = found
+        inner = {name for node in parts for name in node.output} - {division.output[0]}
+        if any(readers[name] > sum(name in node.input for node in parts) for name in inner):
+            continue  # a part's output is read outside the LRN
+        name = division.name
+        channels_last = perms == [list(CHANNELS_LAST)]  # the Div's output was NHWC: the nodes' own layout
+        new, weights = _lrn_nodes(source, division.output[0] if channels_last else f"{name}_lrn", name,
+                                  channels_first=not channels_last, **attributes)
+        graph.initializer.extend(weights)
+        for index, perm in enumerate([] if channels_last else perms):
+            last = index == len(perms) - 1
+            new.append(helper.make_node("Transpose", [new[-1].output[0]],
+                                        [division.output[0] if last else f"{name}_lrn_t{index}"],
+                                        name=f"{name}_lrn_t{index}", perm=perm))
+        position = min(list(graph.node).index(node) for node in parts)
+        kept = [node for node in graph.node if all(node is not part for part in parts)]
+        del graph.node[:]
+        graph.node.extend(kept[:position] + new + kept[position:])
+        producers = {output: node for node in graph.node for output in node.output}
+        fused += [node.name for node in new if node.op_type != "Transpose"]
+
+
+def _lrn_nodes(source, output, name, *, size, scale, beta, bias, channels, channels_first):
+    """(nodes, initializers) computing ``source / (bias + scale * sum of size squares across channels)^beta`` for
+    NCHW ``source``, in NHWC (the layout ONNX Runtime's int8 kernels run in; back to NCHW when
+    ``channels_first``): the squares as ``Pow(x, 2)`` (one int8 input dequantized for it, where ``Mul(x, x)`` has
+    two), the sums as a MatMul of the squares with a band of ones (an SGEMM), a power of 0.75 or 0.5 as square
+    roots (ONNX Runtime's general Pow is scalar ``std::pow``; its LRN kernel is no faster)."""
+    from onnx import helper, numpy_helper
+
+    half = (size - 1) // 2
+    band = (np.abs(np.subtract.outer(np.arange(channels), np.arange(channels))) <= half) * np.float32(scale)
+    weights = [numpy_helper.from_array(band.astype(np.float32), f"{name}_band"),
+               numpy_helper.from_array(np.asarray(bias, np.float32), f"{name}_bias"),
+               numpy_helper.from_array(np.asarray(2.0, np.float32), f"{name}_two")]
+    last = f"{name}_nhwc"
+    nodes = [helper.make_node("Transpose", [source], [last], name=last, perm=list(CHANNELS_LAST)),
+             helper.make_node("Pow", [last, f"{name}_two"], [f"{name}_squares"], name=f"{name}_squares"),
+             helper.make_node("MatMul", [f"{name}_squares", f"{name}_band"], [f"{name}_sums"], name=f"{name}_sums"),
+             helper.make_node("Add", [f"{name}_sums", f"{name}_bias"], [f"{name}_base"], name=f"{name}_base")]
+    if beta == 0.75:
+        nodes += [helper.make_node("Sqrt", [f"{name}_base"], [f"{name}_root"], name=f"{name}_root"),
+                  helper.make_node("Sqrt", [f"{name}_root"], [f"{name}_root4"], name=f"{name}_root4"),
+                  helper.make_node("Mul", [f"{name}_root", f"{name}_root4"], [f"{name}_power"], name=f"{name}_power")]
+    elif beta == 0.5:
+        nodes.append(helper.make_node("Sqrt", [f"{name}_base"], [f"{name}_power"], name=f"{name}_power"))
+    else:
+        weights.append(numpy_helper.from_array(np.asarray(beta, np.float32), f"{name}_beta"))
+        nodes.append(helper.make_node("Pow", [f"{name}_base", f"{name}_beta"], [f"{name}_power"], name=f"{name}_power"))
+    divided = f"{name}_divided" if channels_first else output
+    nodes.append(helper.make_node("Div", [last, f"{name}_power"], [divided], name=f"{name}_divide"))
+    if channels_first:
+        nodes.append(helper.make_node("Transpose", [divided], [output], name=f"{name}_nchw", perm=[0, 3, 1, 2]))
+    return nodes, weights
+
+
+def _transposed_names(name, producers):
+    """The outputs of the chain of Transposes ending in ``name``."""
+    names = []
+    while name in producers and producers[name].op_type == "Transpose":
+        names.append(name)
+        name = producers[name].input[0]
+    return names
+
+
+def float_nodes(proto):
+    """Names of the nodes of ``proto`` that ONNX Runtime's int8 form keeps float: each Softmax making a graph
+    output and the nodes computing its logits back to their MatMul, Gemm or Conv (logits in 256 levels and
+    probabilities in steps of 1/256 would tie the top classes), and each local response normalization
+    x / (k + a * sum(x^2))^b, from its squares to its division (ONNX Runtime has no int8 kernel for it, and
+    squares and sums in int8 lose it)."""
+    producers = {name: node for node in proto.graph.node for name in node.output}
+    consumers = collections.defaultdict(list)
+    for node in proto.graph.node:
+        for name in node.input:
+            consumers[name].append(node)
+    kept = []
+    for value in proto.graph.output:
+        node = producers.get(value.name)
+        while node is not None and node.op_type in ("Identity", "Cast"):
+            node = producers.get(node.input[0])
+        if node is None or node.op_type != "Softmax":
+            continue
+        kept.append(node.name)
+        node = producers.get(node.input[0])
+        while node is not None and node.op_type in ("Add", "Reshape", "Flatten", "Squeeze", "Transpose",
+                                                    "MatMul", "Gemm", "Conv"):
+            kept.append(node.name)
+            if node.op_type in ("MatMul", "Gemm", "Conv"):
+                break
+            node = next((producers[name] for name in node.input if name in producers), None)
+    for power in (node for node in proto.graph.node if node.op_type == "Pow"):
+        between, stack, squares = [], [power], 0
+        while stack:  # back from the power to the squares
+            node = stack.pop()
+            if node.name in between or node.name in kept:
+                continue
+            between.append(node.name)
+            if node.op_type == "Mul" and node.input[0] == node.input[1]:
+                squares += 1
+            else:
+                stack += [producers[name] for name in node.input if name in producers
+                          and producers[name].op_type in LRN_OPS]
+        divisions = [node.name for node in consumers[power.output[0]] if node.op_type == "Div"]
+        if squares and divisions:
+            kept += between + divisions
+    return kept
 
 
 def keep_outputs(proto, count):
@@ -302,16 +545,16 @@ def _used_names(graph):
 
 
 def export_onnx(model, output, *, samples, reference, reference_logits=None, batch=None,
-                opset=DEFAULT_OPSET, name="model", speed_batch=None):
+                opset=DEFAULT_OPSET, name="model", speed_batch=None, threads=None):
     """Write ``model`` as an ONNX file after checking it with ONNX Runtime against ``reference``.
 
     Outputs a softmax makes are judged on their logits (``reference_logits``, ``{output index: array}``;
     default: ``model``'s own): the graph is converted with them as extra outputs, checked, and written
     without them (:func:`keep_outputs`), then checked again. ONNX Runtime and the speed runs take batches of
     ``batch``, else ``speed_batch``, else 8 images of up to 256x256 and fewer of larger ones (FCN-8s at
-    500x500 holds gigabytes of activations per image).
-
-    Returns the :class:`~export.report.ParityReport`; ``output`` is written atomically, only when it passed.
+    500x500 holds gigabytes of activations per image); the report times the file alone on ``threads`` threads
+    (default: every core). Returns the :class:`~export.report.ParityReport`; ``output`` is written atomically,
+    only when it passed.
     """
     check, positions = common.with_logits(model)
     reference_logits = common.given_logits(model, samples, reference_logits) if positions else {}
@@ -329,8 +572,8 @@ def export_onnx(model, output, *, samples, reference, reference_logits=None, bat
         runner = OnnxRunner(tmp, batch=speed_batch)
         candidate = runner(samples)
         candidate_logits = common.check_logits(checked or candidate, positions)
-        speed = {"keras": report.measure_speed(model.predict_on_batch, samples, batch=speed_batch),
-                 "onnxruntime": report.measure_speed(runner, samples, batch=speed_batch)}
+        speed = {"onnxruntime": time_artifact(tmp, kind="onnx", batch=speed_batch, num_threads=threads),
+                 "keras": measure(model.predict_on_batch, samples, batch=speed_batch, threads=cpu_threads())}
         result = report.build_report(
             format="onnx", model=name, artifact=output, precision="float32", candidate=candidate,
             reference=reference, candidate_logits=candidate_logits, reference_logits=reference_logits,
@@ -341,18 +584,21 @@ def export_onnx(model, output, *, samples, reference, reference_logits=None, bat
     return result
 
 
-def export_onnx_int8(source, output, *, samples, reference, calibration, name="model"):
-    """Write the QDQ int8 form of the ONNX file ``source`` after checking its top-1 agreement."""
+def export_onnx_int8(source, output, *, samples, reference, calibration, name="model", target="onnxruntime"):
+    """Write the QDQ int8 form of the ONNX file ``source`` for ``target`` (:func:`quantize_int8`) after checking
+    its top-1 agreement with ONNX Runtime."""
     output = pathlib.Path(output)
     result = None
+    form = {"onnxruntime": "uint8 activations, int8 per-channel weights (U8S8, for ONNX Runtime)",
+            "tensorrt": "symmetric int8 activations and per-channel weights (for TensorRT)"}
     with atomic_output(output) as tmp:
-        quantize_int8(source, tmp, calibration)
+        quantize_int8(source, tmp, calibration, target=target)
         runner = OnnxRunner(tmp)
         result = report.build_report(
             format="onnx", model=name, artifact=output, precision="int8", candidate=runner(samples),
             reference=reference, file_size=tmp.stat().st_size,
-            speed={"onnxruntime": report.measure_speed(runner, samples, batch=8)},
-            notes=[f"QDQ int8 (symmetric), calibrated on {len(calibration)} images"])
+            speed={"onnxruntime": time_artifact(tmp, kind="onnx", batch=8)},
+            notes=[f"QDQ int8: {form[target]}, calibrated on {len(calibration)} images"])
         if not result.passed:
             raise Rejected("; ".join(result.failures))
     return result
@@ -417,7 +663,7 @@ def export_onnx_fp16(source, output, *, samples, reference, reference_logits=Non
             format="onnx", model=name, artifact=output, precision="float16", candidate=runner(samples),
             reference=reference, candidate_logits=common.check_logits(checked, positions),
             reference_logits=reference_logits, file_size=common.path_size(tmp.parent),
-            speed={"onnxruntime": report.measure_speed(runner, samples, batch=8)},
+            speed={"onnxruntime": time_artifact(tmp, kind="onnx", batch=8)},
             notes=[f"float16 weights and activations, float32 inputs and outputs (onnxconverter-common "
                    f"{onnxconverter_common.__version__})"])
         if not result.passed:
@@ -429,7 +675,8 @@ def main(argv=None):
     parser = common.make_parser("python -m export.onnx", __doc__)
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset")
     parser.add_argument("--quantize", choices=["int8"], default=None,
-                        help="also write OUT with .int8.onnx: explicit (QDQ) int8 for TensorRT")
+                        help="also write OUT with .int8.onnx: explicit (QDQ) int8 for ONNX Runtime on the CPU "
+                             "(export.trt writes TensorRT's)")
     common.add_calibration_options(parser, 32)
     options = parser.parse_args(argv)
     return common.run_main(lambda _: _main(options), argv)
@@ -439,7 +686,7 @@ def _main(options):
     job = common.prepare_job(options, "{name}.onnx")
     result = export_onnx(job.model, job.output, samples=job.samples, reference=job.reference,
                          reference_logits=job.reference_logits, batch=options.batch, opset=options.opset,
-                         name=job.name)
+                         name=job.name, threads=options.threads)
     status = report.finish(result, job.report_path, untrained=job.resolved.untrained)
     if status or not options.quantize:
         return status

@@ -2,10 +2,7 @@
 
 import dataclasses
 import logging
-import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
@@ -84,25 +81,6 @@ def compare_outputs(candidate, reference, *, candidate_logits=None, reference_lo
             "top1_agreement": agree / total if total else None}
 
 
-def measure_speed(run, images, *, batch=1, min_seconds=None, min_runs=3):
-    """Median single-batch latency (ms) and throughput (images/s) of ``run(batch_of_images)``.
-
-    Runs for at least ``min_seconds`` (default: $KERAS_ZOO_SPEED_SECONDS, else 1 s) and ``min_runs`` times.
-    """
-    if min_seconds is None:
-        min_seconds = float(os.environ.get("KERAS_ZOO_SPEED_SECONDS", "1.0"))
-    chunk = np.ascontiguousarray(np.resize(images, (batch, *images.shape[1:])).astype(images.dtype))
-    run(chunk)  # warm-up: first-call compilation and allocation
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < min_seconds:
-        tick = time.perf_counter()
-        run(chunk)
-        times.append(time.perf_counter() - tick)
-    median = statistics.median(times)
-    return {"batch": batch, "latency_ms": median * 1e3, "images_per_s": batch / median}
-
-
 def thresholds(errors, precision):
     """The precision's criteria that apply to ``errors``: those of the probabilities only where an output a
     softmax makes was judged on its logits."""
@@ -146,7 +124,7 @@ class ParityReport:
     samples: int
     errors: dict
     file_size: int = 0
-    speed: dict = dataclasses.field(default_factory=dict)  # runtime name -> measure_speed() result
+    speed: dict = dataclasses.field(default_factory=dict)  # runtime -> export.speed.measure()'s result
     failures: list = dataclasses.field(default_factory=list)
     notes: list = dataclasses.field(default_factory=list)
     untrained: bool = False  # exported from untrained weights: the parity holds, the classes mean nothing
@@ -192,8 +170,10 @@ class ParityReport:
                                        + (f" (near ties within {tie:g} agree)" if tie else ""))]
         rows.append(("top-1 agreement", value("top1_agreement", True)))
         for runtime, speed in self.speed.items():
-            rows.append((f"{runtime} speed", f"{speed['latency_ms']:.2f} ms/batch of {speed['batch']}, "
-                                            f"{speed['images_per_s']:.1f} images/s"))
+            threads = f", {speed['threads']} threads" if speed.get("threads") else ""
+            timed = f" ({speed['timed']})" if speed.get("timed") else ""
+            rows.append((f"{runtime} speed", f"{speed['images_per_s']:.1f} images/s, {speed['latency_ms']:.2f} ms per "
+                                            f"batch of {speed['batch']}{threads}{timed}"))
         rows += [("note", note) for note in self.notes]
         rows.append(("parity", ("PASSED" if self.passed else "FAILED: " + "; ".join(self.failures))
                      + (" (on UNTRAINED weights)" if self.untrained else "")))

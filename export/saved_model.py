@@ -21,6 +21,9 @@ import tempfile
 import numpy as np
 
 from export import common, report
+from export.batches import run_batched
+from export.runners import cpu_threads
+from export.speed import measure, time_artifact
 from keras_zoo.files import Rejected, atomic_output
 from keras_zoo.images import decode_image_bytes, fit_images, fit_options
 
@@ -46,7 +49,7 @@ def output_keys(model):
 
 
 def export_saved_model(model, output, *, samples, reference, reference_logits=None, name="model", labels=None,
-                       classification=None, fit=None, top_k=5, batch=None, speed_batch=8):
+                       classification=None, fit=None, top_k=5, batch=None, speed_batch=8, threads=None):
     """Write ``model`` as a SavedModel folder ``output`` after checking it against ``reference``.
 
     ``samples`` are float32 RGB 0..255 inputs and ``reference`` the Keras model's outputs on them; ``fit``
@@ -54,7 +57,8 @@ def export_saved_model(model, output, *, samples, reference, reference_logits=No
     (default: one 2-D output) adds probabilities and top-k. Outputs a softmax makes are judged on their logits
     (``reference_logits``, ``{output index: array}``; default: ``model``'s own), which a second SavedModel,
     written to a temporary folder with them as extra outputs, gives. Returns the
-    :class:`~export.report.ParityReport`; ``output`` is written atomically, and only when it passed.
+    :class:`~export.report.ParityReport`; ``output`` is written atomically, and only when it passed. The
+    report times the SavedModel alone on ``threads`` threads (default: every core).
     """
     import tensorflow as tf
 
@@ -77,16 +81,15 @@ def export_saved_model(model, output, *, samples, reference, reference_logits=No
     inputs = _signature_inputs(samples, fit)
 
     def signatures(path, names):
-        """Each signature's outputs ``names`` (in ``inputs`` order) from the SavedModel in ``path``, and a
-        runner of one signature."""
+        """Each signature's outputs ``names`` (in ``inputs`` order) from the SavedModel in ``path``."""
         loaded = tf.saved_model.load(str(path))
 
         def run(signature, images):
             outputs = loaded.signatures[signature](images=tf.constant(images))
             return [outputs[key].numpy() for key in names]
         # a fixed batch size: the last batch is filled with copies
-        return [common.run_batched(lambda chunk: run(signature, chunk), images, batch or len(samples), pad=True)
-                for signature, images, _ in inputs], run
+        return [run_batched(lambda chunk: run(signature, chunk), images, batch or len(samples), pad=True)
+                for signature, images, _ in inputs]
 
     def by_signature(per_signature):
         """``{output index: logits}`` over the three signatures' outputs, concatenated."""
@@ -104,14 +107,12 @@ def export_saved_model(model, output, *, samples, reference, reference_logits=No
         if check is not model:  # the logits come from a SavedModel of the check model
             with tempfile.TemporaryDirectory(prefix="keras_zoo_saved_model_check.") as workdir:
                 _archive(check, **options).write_out(workdir, verbose=False)
-                checked = signatures(workdir, check_names)[0]
+                checked = signatures(workdir, check_names)
         _archive(model, **options).write_out(str(tmp), verbose=False)
-        shipped, run = signatures(tmp, compared)
-        speed = {
-            "keras": report.measure_speed(model.predict_on_batch, samples, batch=batch or speed_batch),
-            "saved_model": report.measure_speed(lambda x: run("serving_default", x), samples,
-                                                batch=batch or speed_batch),
-        }
+        shipped = signatures(tmp, compared)
+        speed = {"saved_model": time_artifact(tmp, kind="saved_model", batch=batch or speed_batch,
+                                              num_threads=threads),
+                 "keras": measure(model.predict_on_batch, samples, batch=batch or speed_batch, threads=cpu_threads())}
         candidate_logits = by_signature([common.check_logits(values, positions) for values in checked or shipped])
         result = report.build_report(
             format="saved_model", model=name, artifact=output, precision="float32",
@@ -209,7 +210,7 @@ def _main(options):
     result = export_saved_model(
         job.model, target, samples=job.samples, reference=job.reference, reference_logits=job.reference_logits,
         name=job.name, labels=job.resolved.label_names(), classification=classification,
-        fit=fit_options(job.resolved.source), top_k=options.top_k, batch=options.batch)
+        fit=fit_options(job.resolved.source), top_k=options.top_k, batch=options.batch, threads=options.threads)
     if result.passed:
         print(f"TensorFlow Serving: --model_name={job.name} --model_base_path={job.output.resolve()}")
     return report.finish(result, job.report_path, untrained=job.resolved.untrained)

@@ -2,13 +2,15 @@
 
 Quantizations: ``float32``; ``float16`` (half-precision weights); ``dynamic`` (int8 weights, activations
 quantized on the fly); ``int8`` (full integer: weights and activations int8, calibrated on a representative
-set of images, float32 input and output; the LRN's SQUARE, POW and DIV stay float). The file runs in the
+set of images, float32 input and output; the LRN's SQUARE, POW and DIV and a SOFTMAX stay float). The file runs in the
 ``ai-edge-litert`` interpreter; its input is float32 RGB 0..255, (batch, H, W, 3), the model's preprocessing
 inside.
 
-A model with a detection head (the SSD fork's DetectionOutput: greedy NMS, a loop over the candidates that has
-no TFLite builtin form; TFLite's WHILE runs it wrongly) is refused with an error naming the layer: export the
-network up to the head's inputs instead (SavedModel and ONNX carry the whole model).
+A model with a layer that no builtin operator computes as Keras does is refused with one error naming each
+such layer: a detection head (the SSD fork's DetectionOutput: greedy NMS, a loop over the candidates; TFLite's
+WHILE runs it wrongly: export the network up to the head's inputs instead), and the layers that mix or change
+the samples of a batch (Caffe's axis-0 Concat, Slice, Tile..., ROIPooling), which a fixed-batch file run chunk by
+chunk cannot reproduce. SavedModel and ONNX carry the whole model.
 """
 
 import logging
@@ -19,18 +21,20 @@ import tempfile
 import numpy as np
 
 from export import common, report
+from export.runners import TFLITE_SIGNATURE as SIGNATURE, TFLiteRunner, cpu_threads
+from export.speed import measure, time_artifact
 from keras_zoo.files import Rejected, atomic_output
-from keras_zoo.startup import quiet_stderr
-from keras_zoo.layers import DetectionOutput
+from keras_zoo.layers import DetectionOutput, batch_mixing
 
 log = logging.getLogger(__name__)
 
 # quantization -> the precision whose thresholds it must meet (export.report.THRESHOLDS)
 QUANTIZATIONS = {"float32": "float32", "float16": "float16", "dynamic": "int8", "int8": "int8"}
-SIGNATURE = "serving_default"
 # operators a full-int8 model keeps in float: LRN's squares, fractional power and division lose the
-# classes in int8 (CIFAR-10 full: top-1 agreement 94% with them in float, far lower without)
-FLOAT_IN_INT8 = ["SQUARE", "POW", "DIV"]
+# classes in int8 (CIFAR-10 full: top-1 agreement 94% with them in float, far lower without); an int8 SOFTMAX
+# gives probabilities in steps of 1/256, which tie the best classes (GoogLeNet, random weights: top-1 agreement
+# 0% with it in int8, 94% in float)
+FLOAT_IN_INT8 = ["SQUARE", "POW", "DIV", "SOFTMAX"]
 
 
 def output_keys(model):
@@ -38,17 +42,34 @@ def output_keys(model):
     return [f"output_{index}" for index in range(len(model.outputs))]
 
 
-def _refuse_detection_heads(model):
-    """ExportError naming a DetectionOutput layer of ``model``, which TFLite's builtin operators cannot run."""
-    for layer in model.layers:
-        if isinstance(layer, DetectionOutput):
-            raise common.ExportError(
-                f"{model.name}: layer '{layer.name}' (DetectionOutput) has no TFLite builtin form (its NMS is a loop "
-                f"over the candidates): export keras.Model(model.input, model.get_layer('{layer.name}').input), the "
-                "network without its detection head, and run the head (keras_zoo.layers.DetectionOutput) on its "
-                "outputs; SavedModel and ONNX carry the whole model")
-        if hasattr(layer, "layers"):  # a nested model
-            _refuse_detection_heads(layer)
+def _refuse_non_builtin_layers(model):
+    """One ExportError naming every layer of ``model`` (nested models included) that a .tflite file of builtin
+    operators cannot compute as Keras does: a DetectionOutput (its NMS is a loop over the candidates) and the layers
+    whose output batch is not their input's sample by sample (:func:`keras_zoo.layers.batch_mixing`: Caffe's
+    axis-0 Concat, Slice, Crop, Flatten, Softmax, ArgMax, Tile, Reduction, a Parameter blob of its own batch,
+    ROIPooling), which a file of a fixed batch of images, run chunk by chunk, cannot reproduce."""
+    problems = []
+
+    def visit(outer):
+        for layer in outer.layers:
+            mixing = batch_mixing(layer)
+            if isinstance(layer, DetectionOutput):
+                problems.append(
+                    f"layer '{layer.name}' (DetectionOutput) has no TFLite builtin form (its NMS is a loop over the "
+                    f"candidates): export keras.Model(model.input, model.get_layer('{layer.name}').input), the "
+                    "network without its detection head, and run the head (keras_zoo.layers.DetectionOutput) on its "
+                    "outputs")
+            elif mixing:
+                problems.append(f"layer '{layer.name}' ({mixing}) has no TFLite builtin form "
+                                "computing it as Keras does: a .tflite file takes a fixed batch of images, run chunk "
+                                "by chunk, while this layer mixes or changes the samples of the whole batch")
+            if hasattr(layer, "layers"):  # a nested model
+                visit(layer)
+
+    visit(model)
+    if problems:
+        raise common.ExportError(f"{model.name}: " + "; ".join(problems) + "; SavedModel and ONNX carry the whole "
+                                 "model")
 
 
 def convert_tflite(model, *, quantization="float32", batch=1, representative=None):
@@ -63,7 +84,7 @@ def convert_tflite(model, *, quantization="float32", batch=1, representative=Non
         raise common.ExportError(f"unknown quantization {quantization!r} (choose from {', '.join(QUANTIZATIONS)})")
     if quantization == "int8" and representative is None:
         raise common.ExportError("full int8 quantization needs representative images")
-    _refuse_detection_heads(model)
+    _refuse_non_builtin_layers(model)
     keys = output_keys(model)
 
     def serve(images):
@@ -132,37 +153,6 @@ def operators(content):
     return result
 
 
-class TFLiteRunner:
-    """Runs a ``.tflite`` file (or bytes) with the LiteRT interpreter, any number of images."""
-
-    def __init__(self, model, *, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-        source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
-        self.kernels = "XNNPACK"
-        try:
-            with quiet_stderr():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-                self.interpreter = Interpreter(**source, num_threads=num_threads)
-                self.interpreter.allocate_tensors()
-        except RuntimeError as error:  # XNNPACK refuses some mixed int8/float graphs: the plain kernels run them
-            log.warning("LiteRT's XNNPACK delegate refused the model (%s); using the builtin kernels",
-                        str(error)[:80])
-            self.kernels = "builtin"
-            plain = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-            self.interpreter = Interpreter(**source, num_threads=num_threads, experimental_op_resolver_type=plain)
-        self.runner = self.interpreter.get_signature_runner(SIGNATURE)
-        details = self.runner.get_input_details()["images"]
-        self.batch = int(details["shape"][0])
-        self.keys = sorted(self.runner.get_output_details(), key=lambda key: int(key.rsplit("_", 1)[1]))
-
-    def __call__(self, images):
-        """Outputs (list, one array per model output) for ``images`` (float32, NHWC)."""
-        def run(chunk):
-            outputs = self.runner(images=chunk)
-            return [outputs[key] for key in self.keys]
-        return common.run_batched(run, np.asarray(images, np.float32), self.batch, pad=True)
-
-
 def keep_outputs(content, count):
     """The ``.tflite`` bytes ``content`` with only its first ``count`` signature outputs (``output_0`` ...):
     a check model's flatbuffer (:func:`export.common.with_logits`) without its extra outputs, operator for
@@ -185,12 +175,13 @@ def keep_outputs(content, count):
 
 
 def export_tflite(model, output, *, samples, reference, reference_logits=None, quantization="float32",
-                  representative=None, batch=1, name="model"):
+                  representative=None, batch=1, name="model", threads=None):
     """Write ``model`` as a ``.tflite`` file after checking it against ``reference`` on ``samples``.
 
     In float, outputs a softmax makes are judged on their logits (``reference_logits``, ``{output index:
     array}``; default: ``model``'s own): the model is converted with them as extra outputs, checked, and
-    written without them (:func:`keep_outputs`), then checked again. Returns the
+    written without them (:func:`keep_outputs`), then checked again; the report times the file alone on ``threads``
+    threads (default: every core; :func:`export.speed.time_artifact`). Returns the
     :class:`~export.report.ParityReport`; ``output`` is written atomically, only when it passed.
     """
     precision = QUANTIZATIONS.get(quantization)
@@ -210,8 +201,8 @@ def export_tflite(model, output, *, samples, reference, reference_logits=None, q
         candidate = runner(samples)
         candidate_logits = common.check_logits(candidate if checked is content else TFLiteRunner(checked)(samples),
                                                positions)
-        speed = {"keras": report.measure_speed(model.predict_on_batch, samples, batch=batch),
-                 "litert": report.measure_speed(runner, samples, batch=batch)}
+        speed = {"litert": time_artifact(tmp, kind="tflite", batch=batch, num_threads=threads),
+                 "keras": measure(model.predict_on_batch, samples, batch=batch, threads=cpu_threads())}
         ops = sorted(set(operators(content)))
         result = report.build_report(format="tflite", model=name, artifact=output, precision=precision,
                                      candidate=candidate, reference=reference, candidate_logits=candidate_logits,
@@ -239,7 +230,8 @@ def _main(options):
         representative = common.calibration_images(job, options)
     result = export_tflite(job.model, job.output, samples=job.samples, reference=job.reference,
                            reference_logits=job.reference_logits, quantization=options.quantization,
-                           representative=representative, batch=options.batch or 1, name=job.name)
+                           representative=representative, batch=options.batch or 1, name=job.name,
+                           threads=options.threads)
     return report.finish(result, job.report_path, untrained=job.resolved.untrained)
 
 

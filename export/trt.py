@@ -23,6 +23,8 @@ import sys
 import numpy as np
 
 from export import common, onnx as onnx_export, report
+from export.batches import run_batched
+from export.speed import measure
 from keras_zoo.files import Rejected, atomic_output
 
 log = logging.getLogger(__name__)
@@ -252,7 +254,7 @@ class EngineRunner:
                 buffer.free()
 
     def __call__(self, images):
-        return common.run_batched(self._run_chunk, np.ascontiguousarray(images, np.float32), self.max_batch,
+        return run_batched(self._run_chunk, np.ascontiguousarray(images, np.float32), self.max_batch,
                                   pad=False)
 
 
@@ -296,7 +298,7 @@ def export_engine(onnx_paths, output, *, samples, reference, output_names, refer
             candidate=[candidate[i] for i in order], reference=reference,
             candidate_logits={index: candidate[runner.outputs.index(logits)] for index, logits in logit_names.items()},
             reference_logits=reference_logits if positions else None, file_size=len(engine),
-            speed={"tensorrt": report.measure_speed(runner, samples, batch=batch_range[1])},
+            speed={"tensorrt": measure(runner, samples, batch=batch_range[1])},
             notes=[f"TensorRT {plan.tensorrt}, {precision} from {pathlib.Path(onnx_paths[plan.onnx]).name}"
                    + (f" ({', '.join(flags)})" if flags else ""),
                    f"batch profile min/opt/max {'/'.join(map(str, batch_range))}", *filter(None, [plan.note]),
@@ -403,7 +405,7 @@ def _main(options, command):
     if "int8" in needed:
         result = onnx_export.export_onnx_int8(paths["fp32"], paths["int8"], samples=job.samples,
                                               reference=job.reference, calibration=common.calibration_images(
-                                                  job, options), name=job.name)
+                                                  job, options), name=job.name, target="tensorrt")
         status = report.finish(result, _report_path(paths["int8"]), untrained=job.resolved.untrained)
         if status:
             return status

@@ -1,14 +1,21 @@
 """Convert any Caffe or MatConvNet model: foreign files -> neutral Graph -> Keras model -> ``.keras`` file."""
 
+import datetime
+import json
 import logging
 import pathlib
+import re
+
+import h5py
+import keras
+import numpy as np
 
 from converters.caffe import read_caffe
 from converters.errors import ConversionError
 from converters.matconvnet import read_matconvnet
 from keras_zoo import folding
 from keras_zoo.builder import build_model
-from keras_zoo.files import atomic_output
+from keras_zoo.files import atomic_output, write_stored_zip
 from keras_zoo.preprocessing import Preprocessing
 
 log = logging.getLogger(__name__)
@@ -47,16 +54,75 @@ def from_matconvnet(path, *, input_shape=None, normalize=False, name=None, fold_
 
 
 def save_model(model, output):
-    """Write ``model`` to ``output`` (.keras, or .weights.h5) atomically: a temporary name, then a rename."""
+    """Write ``model`` to ``output`` (.keras, or .weights.h5) atomically: a temporary name, then a rename.
+
+    A functional or sequential model whose variables are all its layers' own (no optimizer, assets or nested
+    layers: every converted model) is written as Keras writes it, the same archive members and weights layout,
+    with each weight written once, straight from its variable into the archive; any other goes through
+    ``model.save``."""
     output = pathlib.Path(output)
-    weights_only = output.name.endswith(".weights.h5")
     with atomic_output(output) as tmp:
-        if weights_only:
+        if output.name.endswith(".weights.h5"):
             model.save_weights(tmp, overwrite=True)
+        elif output.suffix == ".keras" and (variables := _layer_variables(model)) is not None:
+            _write_keras(model, variables, tmp)
         else:
             model.save(tmp, overwrite=True)
     log.info("wrote %s (%.1f MB)", output, output.stat().st_size / 1e6)
     return output
+
+
+def _layer_variables(model):
+    """``{(group, layer name): {'0': variable, ...}}`` for every layer, in Keras's ``.keras`` weights layout (groups
+    ``layers/<class name in snake case, numbered from its second>``, each layer's ``save_own_variables``), or None
+    where Keras would save more than that (an optimizer, assets, variables of nested layers or seed generators) or
+    other than float32 arrays."""
+    if type(model).__name__ not in ("Functional", "Sequential") or getattr(model, "compiled", True):
+        return None
+    layers, used, count = {}, {}, 0
+    for layer in model.layers:
+        if hasattr(layer, "save_assets"):
+            return None
+        name = re.sub(r"\W+", "", type(layer).__name__)  # as keras.src.utils.naming.to_snake_case
+        name = re.sub("([a-z])([A-Z])", r"\1_\2", re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)).lower()
+        used[name] = used.get(name, -1) + 1
+        store = layers[(f"layers/{name}_{used[name]}" if used[name] else f"layers/{name}", layer.name)] = {}
+        layer.save_own_variables(store)
+        count += len(store)
+    kinds = {keras.backend.standardize_dtype(value.dtype) for store in layers.values() for value in store.values()}
+    if count != len(model.variables) or not kinds <= {"float32"}:
+        return None
+    return layers
+
+
+def _host_array(variable):
+    """A variable's values as a numpy array, sharing the variable's memory where the backend lets it (TensorFlow
+    and JAX on the CPU)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf  # only with the TensorFlow backend
+
+        return np.asarray(tf.convert_to_tensor(variable.value))
+    return np.asarray(variable.value) if backend == "jax" else keras.ops.convert_to_numpy(variable)
+
+
+def _write_keras(model, variables, path):
+    """Write ``model`` as a ``.keras`` archive (metadata.json, config.json, model.weights.h5, stored) to ``path``,
+    the weights (``variables``, from :func:`_layer_variables`) written by h5py into the archive in place."""
+    metadata = {"keras_version": keras.version(), "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+    members = {"metadata.json": json.dumps(metadata).encode(),
+               "config.json": json.dumps(keras.saving.serialize_keras_object(model)).encode()}
+
+    def write_weights(handle):
+        with h5py.File(handle, "w") as weights:
+            weights.create_group("vars").attrs["name"] = model.name
+            for (path, name), store in variables.items():
+                group = weights.create_group(f"{path}/vars")
+                group.attrs["name"] = name
+                for key, variable in store.items():
+                    group[key] = _host_array(variable)
+
+    write_stored_zip(path, members, "model.weights.h5", write_weights)
 
 
 def convert_caffe(prototxt, caffemodel, output, **kwargs):

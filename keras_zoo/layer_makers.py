@@ -65,13 +65,15 @@ def affine_nchw_shape(node, shape):
 
 
 def conv_layer(node, name, initializer=None):
-    """The Conv2D layer of a 'conv' node (initialized by ``initializer``, else the Keras defaults)."""
+    """The Conv2D (Conv3D for a 3-D kernel) layer of a 'conv' node (initialized by ``initializer``, else the Keras
+    defaults)."""
     a = node.attrs
     initializers = (dict(kernel_initializer=initializer("kernel"), bias_initializer=initializer("bias"))
                     if initializer else {})
-    return zoo_layers.Conv2D(a["filters"], a["kernel"], strides=a.get("strides", 1), pads=a.get("pads", 0),
-                             dilation=a.get("dilation", 1), groups=a.get("groups", 1),
-                             use_bias=a.get("use_bias", True), name=name, **initializers)
+    layer_class = zoo_layers.Conv3D if len(a["kernel"]) == 3 else zoo_layers.Conv2D
+    return layer_class(a["filters"], a["kernel"], strides=a.get("strides", 1), pads=a.get("pads", 0),
+                       dilation=a.get("dilation", 1), groups=a.get("groups", 1), use_bias=a.get("use_bias", True),
+                       name=name, **initializers)
 
 
 def lrn_layer(node, name):
@@ -96,18 +98,32 @@ def _as_2d(layer, x, name):
     return keras.layers.Reshape((-1, y.shape[-1]), name=f"{name}_1d")(y)
 
 
+def _on_channel_axis(node, x, name, convolve):
+    """``convolve(x)`` with Caffe's channel axis ``attrs['axis']`` (default 1): for axis > 1 the axes between the
+    batch and it join the batch first (N*A..., C, spatial...) and leave it after, (N, A..., F, spatial'...)."""
+    axis = node.attrs.get("axis", 1)
+    if axis == 1:
+        return convolve(x)
+    lead = nchw_shape(x)[1:axis]
+    merged = zoo_layers.CaffeReshape((-1,), 0, axis, name=f"{name}_samples")(x)
+    y = convolve(merged)
+    return zoo_layers.CaffeReshape((-1, *lead), 0, 1, name=f"{name}_unsamples")(y)
+
+
 @MAKERS.register("conv")
 def _conv(node, inputs, name, initializer):
-    return [_as_2d(conv_layer(node, name, initializer), inputs[0], name)]
+    layer = conv_layer(node, name, initializer)
+    return [_on_channel_axis(node, inputs[0], name, lambda x: _as_2d(layer, x, name))]
 
 
 @MAKERS.register("deconv")
 def _deconv(node, inputs, name, initializer):
     a = node.attrs
-    return [_as_2d(zoo_layers.Deconv2D(a["filters"], a["kernel"], strides=a.get("strides", 1), crops=a.get("pads", 0),
-                                       dilation=a.get("dilation", 1), groups=a.get("groups", 1),
-                                       use_bias=a.get("use_bias", True), kernel_initializer=initializer("kernel"),
-                                       bias_initializer=initializer("bias"), name=name), inputs[0], name)]
+    layer_class = zoo_layers.Deconv3D if len(a["kernel"]) == 3 else zoo_layers.Deconv2D
+    layer = layer_class(a["filters"], a["kernel"], strides=a.get("strides", 1), crops=a.get("pads", 0),
+                        dilation=a.get("dilation", 1), groups=a.get("groups", 1), use_bias=a.get("use_bias", True),
+                        kernel_initializer=initializer("kernel"), bias_initializer=initializer("bias"), name=name)
+    return [_on_channel_axis(node, inputs[0], name, lambda x: _as_2d(layer, x, name))]
 
 
 @MAKERS.register("pool")
@@ -402,6 +418,13 @@ def _parameter(node, inputs, name, initializer):
         raise ValueError("a Parameter layer needs a graph input to take the batch size from")
     shape = channels_last_shape(node.attrs["shape"])
     return [zoo_layers.ParameterBlob(shape, name=name)(inputs[0])]
+
+
+@MAKERS.register("batched_parameter")
+def _batched_parameter(node, inputs, name, initializer):
+    if not inputs:
+        raise ValueError("a Parameter layer needs a graph input to place it in the model")
+    return [zoo_layers.BatchedParameter(node.attrs["shape"], name=name)(inputs[0])]
 
 
 # ------------------------------------------------------------------------ MatConvNet's other blocks

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from converters.graph import pair
+from converters.graph import conv_output_size, pair
 
 PACKAGE = "keras_zoo"
 register = keras.saving.register_keras_serializable(package=PACKAGE)
@@ -77,16 +77,17 @@ def _pad_below_max(x, top, bottom, left, right):
 
 
 def _dilate_kernel(kernel, dilation):
-    """Insert ``d - 1`` zeros between the taps of an HW.. kernel (exact, for ops without native dilation)."""
-    dh, dw = dilation
-    if dh == dw == 1:
-        return kernel
-    kh, kw = kernel.shape[0], kernel.shape[1]
-    rest = tuple(kernel.shape[2:])
-    kernel = ops.reshape(kernel, (kh, 1, kw, 1, *rest))
-    kernel = ops.pad(kernel, [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1]] + [[0, 0]] * len(rest))
-    kernel = ops.reshape(kernel, (kh * dh, kw * dw, *rest))
-    return kernel[: (kh - 1) * dh + 1, : (kw - 1) * dw + 1]
+    """Insert ``d - 1`` zeros between the taps of a (spatial..., in, out) kernel along each of its ``len(dilation)``
+    spatial axes (exact, for ops without native dilation)."""
+    for axis, d in enumerate(dilation):
+        if d == 1:
+            continue
+        shape = tuple(kernel.shape)
+        size, before, after = shape[axis], math.prod(shape[:axis]), math.prod(shape[axis + 1:])
+        spread = ops.pad(ops.reshape(kernel, (before, size, 1, after)), [[0, 0], [0, 0], [0, d - 1], [0, 0]])
+        kernel = ops.reshape(spread, (*shape[:axis], size * d, *shape[axis + 1:]))
+        kernel = kernel[(slice(None),) * axis + (slice(None, (size - 1) * d + 1),)]
+    return kernel
 
 
 class _SameShape:
@@ -245,6 +246,106 @@ class Deconv2D(_WeightedLayer):
 
     def get_config(self):
         return {**super().get_config(), "crops": self.crops}
+
+def _triple(value):
+    """``(d, h, w)`` from an int or a sequence of one or three ints."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * 3
+    value = tuple(int(v) for v in value)
+    return value * 3 if len(value) == 1 else value
+
+
+def _sides(value, axes=3):
+    """``(before, after)`` per spatial axis, flat, from an int, one value per axis or both sides of each."""
+    value = (int(value),) if isinstance(value, (int, np.integer)) else tuple(int(v) for v in value)
+    if len(value) == 1:
+        value = value * axes
+    return tuple(side for size in value for side in (size, size)) if len(value) == axes else value
+
+
+def _pad_spatial(x, pads):
+    """``x`` (channels-last) zero-padded by ``pads`` (before, after per spatial axis)."""
+    if not any(pads):
+        return x
+    return ops.pad(x, [[0, 0], *([pads[i], pads[i + 1]] for i in range(0, len(pads), 2)), [0, 0]])
+
+
+def _grouped(convolve, x, kernel, groups):
+    """``convolve(x, kernel)`` by ``groups`` along the channels (the kernel's last axis split alike)."""
+    if groups == 1:
+        return convolve(x, kernel)
+    pieces = zip(ops.split(x, groups, axis=-1), ops.split(kernel, groups, axis=-1))
+    return ops.concatenate([convolve(xg, kg) for xg, kg in pieces], axis=-1)
+
+
+@register
+class Conv3D(_WeightedLayer):
+    """3-D convolution (Caffe's N-D Convolution of an (N, C, D, H, W) blob) with explicit zero pads (front, back,
+    top, bottom, left, right), dilation and groups; NDHWC. The dilation is built into the kernel (exact; TensorFlow's
+    CPU Conv3D has none). Weights: ``kernel`` (kd, kh, kw, cin // groups, filters), ``bias`` (filters,)."""
+
+    def __init__(self, filters, kernel_size, strides=1, pads=0, dilation=1, groups=1, use_bias=True, **kwargs):
+        super().__init__(filters, _triple(kernel_size), _triple(strides), _triple(dilation), groups, use_bias,
+                         **kwargs)
+        self.pads = _sides(pads)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self._check_groups(channels, "conv with")
+        self._add_kernel((*self.kernel_size, channels // self.groups, self.filters))
+
+    def call(self, x):
+        kernel = _dilate_kernel(self.kernel, self.dilation)
+        y = _grouped(lambda xg, kg: ops.conv(xg, kg, strides=self.strides, padding="valid"),
+                     _pad_spatial(x, self.pads), kernel, self.groups)
+        return self._add_bias(y)
+
+    def compute_output_shape(self, input_shape):
+        sizes = [conv_output_size(size, kernel, stride, self.pads[2 * axis:2 * axis + 2], dilation)
+                 for axis, (size, kernel, stride, dilation) in enumerate(zip(input_shape[1:4], self.kernel_size,
+                                                                             self.strides, self.dilation))]
+        return (input_shape[0], *sizes, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "pads": self.pads}
+
+
+@register
+class Deconv3D(_WeightedLayer):
+    """3-D transposed convolution (Caffe's N-D Deconvolution): out = s*(D-1) + d*(k-1) + 1 - crops on each axis;
+    NDHWC. Weights: ``kernel`` (kd, kh, kw, filters // groups, cin), ``bias`` (filters,); ``crops`` (front, back,
+    top, bottom, left, right) removed from the full output."""
+
+    def __init__(self, filters, kernel_size, strides=1, crops=0, dilation=1, groups=1, use_bias=True, **kwargs):
+        super().__init__(filters, _triple(kernel_size), _triple(strides), _triple(dilation), groups, use_bias,
+                         **kwargs)
+        self.crops = _sides(crops)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self._check_groups(channels, "deconv with")
+        self._add_kernel((*self.kernel_size, self.filters // self.groups, channels))
+
+    def call(self, x):
+        kernel = _dilate_kernel(self.kernel, self.dilation)
+        y = _grouped(lambda xg, kg: ops.conv_transpose(xg, kg, strides=self.strides, padding="valid",
+                                                       output_padding=0), x, kernel, self.groups)
+        if any(self.crops):
+            y = y[(slice(None), *(slice(self.crops[2 * axis], _dim(y, axis + 1) - self.crops[2 * axis + 1])
+                                  for axis in range(3)))]
+        return self._add_bias(y)
+
+    def compute_output_shape(self, input_shape):
+        sizes = []
+        for axis, (size, kernel, stride, dilation) in enumerate(zip(input_shape[1:4], self.kernel_size, self.strides,
+                                                                    self.dilation)):
+            full = None if size is None else stride * (size - 1) + dilation * (kernel - 1) + 1
+            sizes.append(None if full is None else full - self.crops[2 * axis] - self.crops[2 * axis + 1])
+        return (input_shape[0], *sizes, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "crops": self.crops}
+
 
 
 def _pool_extent(size, kernel, stride, before, after, rounding):
@@ -567,7 +668,11 @@ class Crop(keras.layers.Layer):
         x, reference = inputs
         index = [slice(None)] * len(x.shape)
         for axis, offset in zip(self.axes, self.offsets):
-            index[axis] = slice(offset, offset + _dim(reference, axis))
+            size, wanted = _dim(x, axis), _dim(reference, axis)
+            if _is_static(size) and _is_static(wanted) and offset + wanted > size:  # the batch axis, at run time
+                raise ValueError(f"{self.name}: crop offset {offset} + size {wanted} exceeds the size {size} of axis "
+                                 f"{axis}")
+            index[axis] = slice(offset, offset + wanted)
         return x[tuple(index)]
 
     def compute_output_shape(self, input_shapes):
@@ -582,7 +687,8 @@ class Crop(keras.layers.Layer):
 
 @register
 class Slice(keras.layers.Layer):
-    """Split along ``axis`` (channels-last) at ``points``, or into ``num_outputs`` equal parts when empty."""
+    """Split along ``axis`` (channels-last) at ``points``, or into ``num_outputs`` equal parts when empty. The
+    axis may have a size known only at run time (the batch axis): then the last part runs to its end."""
 
     def __init__(self, axis=-1, points=(), num_outputs=None, **kwargs):
         super().__init__(**kwargs)
@@ -592,19 +698,22 @@ class Slice(keras.layers.Layer):
 
     def _bounds(self, size):
         if self.points:
+            if _is_static(size) and self.points[-1] > size:
+                raise ValueError(f"{self.name}: slice point {self.points[-1]} is beyond the axis size {size}")
             edges = (0, *self.points, size)
-        else:
+        elif _is_static(size):
             if size % self.num_outputs:
                 raise ValueError(f"{self.name}: axis of size {size} does not split into "
                                  f"{self.num_outputs} equal parts")
             step = size // self.num_outputs
             edges = tuple(range(0, size + 1, step))
+        else:
+            step = size // self.num_outputs
+            edges = tuple(step * index for index in range(self.num_outputs + 1))
         return list(zip(edges[:-1], edges[1:]))
 
     def call(self, x):
-        size = x.shape[self.axis]
-        if size is None:
-            raise ValueError(f"{self.name}: the sliced axis must have a known size")
+        size = _dim(x, self.axis)
         pieces = []
         for start, stop in self._bounds(size):
             index = [slice(None)] * len(x.shape)
@@ -614,9 +723,10 @@ class Slice(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         shapes = []
-        for start, stop in self._bounds(input_shape[self.axis]):
+        size = input_shape[self.axis]
+        for start, stop in self._bounds(size) if size is not None else [(None, None)] * self.num_outputs:
             shape = list(input_shape)
-            shape[self.axis] = stop - start
+            shape[self.axis] = None if size is None else stop - start
             shapes.append(tuple(shape))
         return shapes
 
@@ -669,6 +779,18 @@ class CaffeReshape(keras.layers.Layer):
                 rest[rest.index(-1)] = math.prod(in_dims[1:]) // max(known, 1)
             dims = [-1, *rest]
         return channels_last(ops.reshape(x, dims))
+
+    def compute_output_shape(self, input_shape):
+        """The static shape (None where unknown): -1 is inferred when every unknown input dim is copied to the
+        output (0 keeps a dim in place), else unknown (e.g. a batch axis merged with others)."""
+        nchw = list(input_shape) if len(input_shape) <= 2 else [input_shape[0], input_shape[-1], *input_shape[1:-1]]
+        dims = caffe_reshape_dims(nchw, self.shape, self.axis, self.num_axes)
+        if -1 in dims:
+            known = [d for d in dims if d not in (-1, None)]
+            inferable = nchw.count(None) == dims.count(None)
+            dims[dims.index(-1)] = math.prod(d for d in nchw if d is not None) // max(math.prod(known), 1) \
+                if inferable else None
+        return tuple(dims) if len(dims) <= 2 else (dims[0], *dims[2:], dims[1])
 
     def get_config(self):
         return {**super().get_config(), "shape": self.shape, "axis": self.axis, "num_axes": self.num_axes}
@@ -972,6 +1094,14 @@ class ArgMax(keras.layers.Layer):
             y = ops.moveaxis(values if self.out_max_val else indices, -1, self.axis)
         return channels_last(y)
 
+    def compute_output_shape(self, input_shape):
+        nchw = (input_shape[0], input_shape[-1], *input_shape[1:-1]) if len(input_shape) > 2 else tuple(input_shape)
+        if self.axis is None:
+            out = (nchw[0], 1 + self.out_max_val, self.top_k) + (1,) * (max(len(nchw), 3) - 3)
+        else:
+            out = nchw[:self.axis] + (self.top_k,) + nchw[self.axis + 1:]
+        return out if len(out) <= 2 else (out[0], *out[2:], out[1])
+
     def get_config(self):
         return {**super().get_config(), "top_k": self.top_k, "out_max_val": self.out_max_val, "axis": self.axis}
 
@@ -1097,6 +1227,29 @@ class ParameterBlob(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], *self.shape)
+
+    def get_config(self):
+        return {**super().get_config(), "shape": self.shape}
+
+
+@register
+class BatchedParameter(keras.layers.Layer):
+    """Caffe Parameter of a blob whose first axis is not 1 (e.g. (4, 3), (2, C, H, W)): the learned ``value``
+    (the whole blob, channel-first, ``shape``) returned channels-last, its first axis the batch axis whatever the
+    batch of its input, which only places it in the graph."""
+
+    def __init__(self, shape, **kwargs):
+        super().__init__(**kwargs)
+        self.shape = tuple(int(size) for size in shape)
+
+    def build(self, input_shape):
+        self.value = self.add_weight(name="value", shape=self.shape, initializer="zeros")
+
+    def call(self, reference):
+        return channels_last(ops.convert_to_tensor(self.value))
+
+    def compute_output_shape(self, input_shape):
+        return self.shape if len(self.shape) <= 2 else (self.shape[0], *self.shape[2:], self.shape[1])
 
     def get_config(self):
         return {**super().get_config(), "shape": self.shape}
@@ -1932,3 +2085,25 @@ class SamplingGrid(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width, "kind": self.kind}
+
+
+def batch_mixing(layer):
+    """What makes ``layer``'s output batch other than its input's sample by sample (Caffe's axis-0 forms of Concat,
+    Slice, Crop, Flatten, Softmax, ArgMax, Tile and Reduction; a Parameter blob of its own batch; a pooling of
+    regions of interest), or None for a layer computing each sample on its own. A model holding such a layer is
+    exact only when run on the whole batch at once."""
+    axis = getattr(layer, "axis", None)
+    if isinstance(layer, (keras.layers.Concatenate, keras.layers.Softmax, Slice, Tile, ArgMax)) and (
+            axis == 0 or isinstance(axis, (tuple, list)) and 0 in axis):
+        return f"{type(layer).__name__} along the batch axis"
+    if isinstance(layer, Crop) and 0 in layer.axes:
+        return "Crop of the batch axis"
+    if isinstance(layer, CaffeReshape) and layer.axis == 0 and layer.shape == (-1,) and layer.num_axes != 1:
+        return "Flatten from the batch axis"
+    if isinstance(layer, Reduction) and layer.axis == 0:
+        return "Reduction of the whole batch"
+    if isinstance(layer, BatchedParameter):
+        return f"a Parameter blob of its own batch of {layer.shape[0]}"
+    if isinstance(layer, (ROIPooling, ROIPoolAffine)):
+        return "one output per region of interest (its output's batch axis counts the rois)"
+    return None

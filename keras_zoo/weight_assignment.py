@@ -1,10 +1,11 @@
 """Giving a Graph's weights to the Keras layers of their names: layouts, checks, and lean assignment.
 
-Large weights are assigned in slices along their last axis (:data:`CHUNK_BYTES` each), transposed by the backend
-from a memory-mapped file's pages, which are released once copied, so that converting a large model holds no
-second full-size copy. :class:`InitialWeights` gives the variables of a model being built their values at
-creation (no zeros first), refusing what cannot fit in memory (:class:`MemoryBudget`) before it is allocated;
-:func:`port_weights` assigns the weights of a graph to an existing model.
+Weights are copied from a memory-mapped file's pages as they lie and transposed by the backend; the pages are
+released once copied. :class:`InitialWeights` gives the variables of a model being built their values at creation
+(no zeros first; each weight once as it lies in the file, then once transposed: the variable's value), refusing
+what cannot fit in memory (:class:`MemoryBudget`) before it is allocated; :func:`port_weights` assigns the weights of
+a graph to an existing model, large ones in slices along their last axis (:data:`CHUNK_BYTES` each), so that it
+holds no second full-size copy.
 """
 
 import logging
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 
 # Weights larger than this are assigned in slices along their last axis, to keep conversion memory lean.
 CHUNK_BYTES = 64 << 20
+# Transposed arrays from this size on reach TensorFlow through an aligned copy of theirs (:class:`_Staging`).
+ALIGNED_COPY_BYTES = 1 << 20
 
 
 def _unchanged(tensor):
@@ -42,12 +45,12 @@ def _dense_rows_order(layer):
 
 
 def dense_kernel_transform(kernel_shape, spatial_shape):
-    """The transform of a dense kernel's slices (along ``out``) into rows in Keras's flatten order, for an input
-    flattened from NHWC ``spatial_shape`` (H, W, C...) (None: a flat input).
+    """The transform of a dense kernel (a numpy array or view) into a view with its rows in Keras's flatten order,
+    for an input flattened from NHWC ``spatial_shape`` (H, W, C...) (None: a flat input); its slices along ``out``
+    are reshaped to the kernel's 2-D shape as they are copied, so the rows' permutation costs no extra pass.
 
-    2-D (in, out) kernels have rows in (C, H, W) order, which are permuted; a 4-D (kh, kw, C, out) whole-input
-    filter bank is in (H, W, C) order already (its slices are only reshaped). ValueError where such a bank does
-    not cover the input.
+    2-D (in, out) kernels have rows in (C, H, W) order: the view is (H, W, C..., out); a 4-D (kh, kw, C, out)
+    whole-input filter bank is in (H, W, C) order already. ValueError where such a bank does not cover the input.
     """
     if len(kernel_shape) == 4:
         bank = tuple(kernel_shape[:3])
@@ -60,15 +63,15 @@ def dense_kernel_transform(kernel_shape, spatial_shape):
     channels_first = (spatial_shape[-1], *spatial_shape[:-1])
     order = (*range(1, len(channels_first)), 0, len(channels_first))
 
-    def transform(block):
-        columns = block.shape[-1]
-        block = ops.transpose(ops.reshape(block, (*channels_first, columns)), order)
-        return ops.reshape(block, (-1, columns))
+    def transform(array):
+        array = np.asarray(array)
+        return array.reshape(*channels_first, array.shape[-1]).transpose(order)  # splits an axis: a view
     return transform
 
 
 def _layer_arrays(node, layer):
-    """``{variable name: (array, transform of a slice along the last axis)}`` for one node's weights."""
+    """``{variable name: (array, transform of the array into a view of the variable's layout)}`` for one node's
+    weights."""
     weights = dict(node.weights)
     transforms = {}
     if node.op == "dense" and isinstance(layer, keras.layers.Dense):
@@ -87,11 +90,11 @@ def _layer_arrays(node, layer):
     return {key: (value, transforms.get(key, _unchanged)) for key, value in weights.items()}
 
 
-def _as_tensor(array):
+def _as_tensor(array, staging=None):
     """A float32 backend tensor of ``array``, which may be a transposed (memory-mapped) view.
 
-    The view's contiguous base is copied as it lies and transposed by the backend (multithreaded), much
-    faster than numpy's strided copy of a large transposed array.
+    The view's contiguous base is copied as it lies (on TensorFlow into ``staging``, a :class:`_Staging`) and
+    transposed by the backend (multithreaded), much faster than numpy's strided copy of a large transposed array.
     """
     array = np.asarray(array)
     if array.ndim < 2 or array.flags.c_contiguous:
@@ -100,7 +103,29 @@ def _as_tensor(array):
     contiguous = array.transpose(order)
     if not contiguous.flags.c_contiguous:
         return ops.convert_to_tensor(np.ascontiguousarray(array), dtype="float32")
-    return ops.transpose(ops.convert_to_tensor(contiguous, dtype="float32"), tuple(int(a) for a in np.argsort(order)))
+    inverse = tuple(int(a) for a in np.argsort(order))
+    if keras.backend.backend() != "tensorflow" or contiguous.nbytes < ALIGNED_COPY_BYTES:
+        return ops.transpose(ops.convert_to_tensor(contiguous, dtype="float32"), inverse)
+    return ops.transpose((staging or _Staging()).tensor(contiguous), inverse)
+
+
+class _Staging:
+    """A 64-byte aligned float32 buffer that TensorFlow reads a contiguous array from (DLPack, no copy of its own),
+    reused for the slices of one weight: TensorFlow's own conversion copies twice (to numpy, then aligned), and
+    fresh memory costs more than a copy. A tensor of it must be consumed (transposed) before the next."""
+
+    def __init__(self):
+        self.memory = None
+
+    def tensor(self, array):
+        import tensorflow as tf  # only with the TensorFlow backend (_as_tensor)
+
+        if self.memory is None or self.memory.size < array.size + 16:
+            self.memory = np.empty(array.size + 16, np.float32)
+        skip = (-self.memory.ctypes.data % 64) // 4
+        aligned = self.memory[skip:skip + array.size].reshape(array.shape)
+        np.copyto(aligned, array, casting="same_kind")
+        return tf.experimental.dlpack.from_dlpack(aligned.__dlpack__())
 
 
 class NonFinite:
@@ -130,16 +155,16 @@ class NonFinite:
                     len(self.counts), layers)
 
 
-def _blocks(array, transform, shape, tally=None):
+def _blocks(array, transform, shape, tally=None, chunk_bytes=CHUNK_BYTES):
     """``(start, stop, block)``: ``transform(array)`` shaped as ``shape``, in slices along the last axis of about
-    CHUNK_BYTES each (so that no second full-size copy of a large weight exists); then the file pages behind
-    a memory-mapped ``array`` are released. ``tally``: ``(NonFinite, layer name)`` counting NaN and Inf."""
+    ``chunk_bytes`` each (None: one); then the file pages behind a memory-mapped ``array`` are released.
+    ``tally``: ``(NonFinite, layer name)`` counting NaN and Inf."""
     columns = shape[-1] if shape else 1
-    step = max(1, columns * CHUNK_BYTES // max(int(np.prod(shape)) * 4, 1))
+    step = columns if chunk_bytes is None else max(1, columns * chunk_bytes // max(int(np.prod(shape)) * 4, 1))
+    view, staging = transform(array), _Staging()
     for start in range(0, columns, step):
         stop = min(start + step, columns)
-        part = array[..., start:stop] if shape else array
-        block = transform(_as_tensor(part))
+        block = _as_tensor(view[..., start:stop] if shape else view, staging)
         if tally is not None:
             tally[0].count(tally[1], block)
         yield start, stop, ops.reshape(block, (*shape[:-1], stop - start) if shape else ())
@@ -155,6 +180,13 @@ def _materialise(array, transform, shape, tally=None):
         else:
             value[...] = ops.convert_to_numpy(block)
     return value
+
+
+def _initial_value(array, transform, shape, dtype, tally=None):
+    """``transform(array)`` as one backend tensor of ``shape``, which the variable being created takes as its value:
+    the file's bytes copied once as they lie, then transposed once (slices joined would cost one more pass)."""
+    ((_, _, value),) = _blocks(array, transform, shape, tally, chunk_bytes=None)
+    return value if keras.backend.standardize_dtype(dtype or "float32") == "float32" else ops.cast(value, dtype)
 
 
 def _assign(variable, array, transform, tally=None):
@@ -296,7 +328,8 @@ class CheckedZeros(keras.initializers.Zeros):
 
 
 class ConvertedWeight(keras.initializers.Initializer):
-    """An initializer giving a variable its converted weight directly (no zeros first, no second copy)."""
+    """An initializer giving a variable its converted weight directly: a backend tensor that the variable takes as
+    its value (no zeros first, no numpy copy)."""
 
     def __init__(self, initial_weights, node, key, transform):
         self.initial_weights, self.node, self.key, self.transform = initial_weights, node, key, transform
@@ -306,7 +339,8 @@ class ConvertedWeight(keras.initializers.Initializer):
         _check_shape(self.initial_weights.graph, self.node, self.key, array, shape, keras_name(self.node.name))
         self.initial_weights.budget.reserve(self.node, self.key, shape, dtype)
         self.initial_weights.assigned.add((self.node.name, self.key))
-        return _materialise(array, self.transform, tuple(shape), (self.initial_weights.nonfinite, self.node.name))
+        return _initial_value(array, self.transform, tuple(shape), dtype,
+                              (self.initial_weights.nonfinite, self.node.name))
 
 
 class InitialWeights:

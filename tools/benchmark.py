@@ -1,15 +1,17 @@
-"""Benchmark the zoo against keras.applications on this machine, in one run.
+"""Benchmark the zoo on this machine, in one run: what BUILD.md's speed table and advice come from.
 
 1. Cached-load time: ``keras_zoo.VGG16(weights='imagenet')`` (from the converted cache) over
    ``keras.applications.VGG16(weights=<local .h5>)``; target <= 1.2.
-2. Inference speed: images/s of ``keras_zoo.ResNet50`` over ``keras.applications.ResNet50`` at batch 1 and 16;
-   target >= 1.0. The zoo model runs as an inference model (``fold_batchnorm=True``: BatchNorm and Scale
-   folded into the convolutions); the ratio of the model as built, with its BatchNorm and Scale layers, is
-   printed beside it.
-3. Exported artifacts: images/s of the Keras model, the SavedModel, ONNX Runtime and TFLite fp32/fp16/int8 for
-   a few zoo models, side by side with their ratio to Keras (MatConvNet's speed table; ``export.bench``).
+2. Keras speed, interleaved in one process: images/s of ``keras_zoo.ResNet50()`` as built (batch norms folded,
+   the default) and unfolded (``fold_batchnorm=False``) over ``keras.applications.ResNet50`` at batch 1 and 16;
+   target >= 1.1 as built.
+3. The speed table (:mod:`export.bench`) of GoogLeNet, ResNet-50, VGG-16 and CaffeNet at batch 1 and 16:
+   keras.applications, keras_zoo as built and unfolded, SavedModel, ONNX Runtime fp32/int8, LiteRT
+   fp32/fp16/int8 and OpenCV DNN, each alone in a fresh process; images/s, ratio to keras_zoo as built, share of
+   the fp32 matmul peak. The original deploy prototxts (``--prototxts DIR``, default: the fixtures folder) get
+   random weights written as a caffemodel, which every runtime runs (mean images: :func:`mean_files_mirror`).
 
-Without the original weights here (no converted cache, no keras.applications .h5), both sides load a file
+Without the original weights here (no converted cache, no keras.applications .h5), both sides of 1. load a file
 of the same size written from untrained weights: the timings measure the loading path, not the values.
 """
 
@@ -55,7 +57,8 @@ def zoo_cache_for(card_name):
     with tempfile.TemporaryDirectory(prefix="keras_zoo_bench_") as home:
         os.environ["KERAS_ZOO_HOME"] = home
         try:
-            model = models.get_model(card_name, weights=None, include_preprocessing=False)
+            model = models.get_model(card_name, weights=None, include_preprocessing=False,
+                                     fold_batchnorm=False)  # the cache holds the original layers
             cache.save_by_name(model, cache.cache_path(card, source),
                                {layer.name for layer in model.layers
                                 if any(weight.trainable for weight in layer.weights)})
@@ -119,16 +122,50 @@ def images_per_second(models, batch, seconds):
 
 
 def speeds(batches, seconds):
-    """{batch: images/s of [keras_zoo.ResNet50 folded, as built, keras.applications.ResNet50]}."""
+    """{batch: images/s of [keras_zoo.ResNet50 as built, unfolded, keras.applications.ResNet50]}."""
     import keras
 
     import keras_zoo
 
     with zoo_cache_for("ResNet50"):
-        folded = keras_zoo.ResNet50(weights="imagenet", fold_batchnorm=True)
-        unfolded = keras_zoo.ResNet50(weights="imagenet")
+        built = keras_zoo.ResNet50(weights="imagenet")
+        unfolded = keras_zoo.ResNet50(weights="imagenet", fold_batchnorm=False)
     reference = keras.applications.ResNet50(weights=None)
-    return {batch: images_per_second([folded, unfolded, reference], batch, seconds) for batch in batches}
+    return {batch: images_per_second([built, unfolded, reference], batch, seconds) for batch in batches}
+
+
+@contextlib.contextmanager
+def mean_files_mirror(fixtures):
+    """Offline, the mean images the table's builders subtract, as a KERAS_ZOO_MIRROR (unless one is named): the
+    fixtures' copy of Caffe's ILSVRC-2012 mean (CaffeNet) and, for ResNet's mean image (published on OneDrive
+    only, no checksum), a zero stand-in of its size: the weights are random too, and the subtraction costs the
+    same."""
+    if os.environ.get("KERAS_ZOO_MIRROR"):
+        yield
+        return
+    import numpy as np
+
+    from converters.writers.caffe import write_binaryproto
+
+    with tempfile.TemporaryDirectory(prefix="keras_zoo_bench_means.") as mirror:
+        imagenet = fixtures / "labels" / "ilsvrc12" / "imagenet_mean.binaryproto"
+        if imagenet.exists():
+            os.symlink(imagenet, pathlib.Path(mirror) / imagenet.name)
+        write_binaryproto(pathlib.Path(mirror) / "ResNet_mean.binaryproto", np.zeros((1, 3, 224, 224), np.float32))
+        os.environ["KERAS_ZOO_MIRROR"] = mirror
+        try:
+            yield
+        finally:
+            del os.environ["KERAS_ZOO_MIRROR"]
+
+
+# the original deploy prototxts of the table's models, under --prototxts
+TABLE_PROTOTXTS = {"googlenet": "bvlc/bvlc_googlenet/deploy.prototxt",
+                   "resnet-50": "resnet/ResNet-50-deploy.prototxt",
+                   "vgg16": "vgg/VGG_ILSVRC_16_layers_deploy.prototxt",
+                   "caffenet": "bvlc/bvlc_reference_caffenet/deploy.prototxt"}
+FIXTURES = pathlib.Path(os.environ.get("KERAS_ZOO_FIXTURES", pathlib.Path(__file__).resolve().parents[2] / "shared"
+                                       / "fixtures"))
 
 
 def main(argv=None):
@@ -136,14 +173,15 @@ def main(argv=None):
 
     parser = ArgumentParser(prog="tools/benchmark.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="model loads timed per side (median)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="minimum seconds of inference per measurement")
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="minimum seconds of inference per measurement of 2.; per timed round of 3. a fifth")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--skip-load", action="store_true", help="only the inference speed")
-    parser.add_argument("--skip-speed", action="store_true", help="only the cached-load time")
-    parser.add_argument("--export-models", nargs="*", default=["googlenet", "resnet-50"],
-                        help="zoo models for the export table (none: skip it)")
-    parser.add_argument("--export-weights", default="none",
-                        help="weights of the export table's models: none is random weights, for speed only")
+    parser.add_argument("--skip-load", action="store_true", help="skip 1., the cached-load time")
+    parser.add_argument("--skip-speed", action="store_true", help="skip 2., the interleaved Keras speeds")
+    parser.add_argument("--table-models", nargs="*", default=list(TABLE_PROTOTXTS),
+                        help="zoo models of the speed table (none: skip it)")
+    parser.add_argument("--prototxts", type=pathlib.Path, default=FIXTURES, metavar="DIR",
+                        help="folder holding the original deploy prototxts (bvlc/..., resnet/..., vgg/...)")
     options = parser.parse_args(argv)
     from keras_zoo.cli import setup_logging
 
@@ -155,15 +193,18 @@ def main(argv=None):
             print(f"VGG16 cached load: keras_zoo {zoo:.2f} s, keras.applications {reference:.2f} s, "
                   f"ratio {zoo / reference:.2f} (target <= 1.2){note}")
         if not options.skip_speed:
-            for batch, (folded, unfolded, reference) in speeds(options.batches, options.seconds).items():
-                print(f"ResNet50 batch {batch:>2}: keras_zoo {folded:.1f} images/s (fold_batchnorm=True; "
-                      f"{unfolded:.1f} as built), keras.applications {reference:.1f} images/s, ratio "
-                      f"{folded / reference:.2f} (target >= 1.0; {unfolded / reference:.2f} as built)")
-        if options.export_models:
-            from export.bench import export_benchmark, format_table
+            for batch, (built, unfolded, reference) in speeds(options.batches, options.seconds).items():
+                print(f"ResNet50 batch {batch:>2}, interleaved in one process: keras_zoo {built:.1f} images/s as built "
+                      f"({unfolded:.1f} unfolded), keras.applications {reference:.1f} images/s; ratio "
+                      f"{built / reference:.2f} as built (target >= 1.1), {unfolded / reference:.2f} unfolded")
+        if options.table_models:
+            from export.bench import print_benchmark
 
-            rows = export_benchmark(options.export_models, weights=options.export_weights)
-            print(format_table(rows))
+            prototxts = {name: options.prototxts / TABLE_PROTOTXTS[name] for name in options.table_models
+                         if name in TABLE_PROTOTXTS and (options.prototxts / TABLE_PROTOTXTS[name]).exists()}
+            with mean_files_mirror(options.prototxts):
+                print_benchmark(options.table_models, prototxts=prototxts, batches=options.batches,
+                                seconds=options.seconds / 5, rounds=3)
     except Exception as error:  # a command: one clear line, non-zero exit
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1

@@ -40,13 +40,15 @@ def _need_bottoms(layer, inputs, count, ctx):
         raise ctx.error(layer, f"must have exactly one top, got {len(layer.top)}")
 
 
-def _axis_index(axis, shape, layer, ctx, *, allow_end=False):
-    """Index into a batch-less shape tuple of a Caffe axis (N, C, H, W numbering; negative from the end)."""
+def _axis_index(axis, shape, layer, ctx, *, allow_end=False, batch=False):
+    """Index into a batch-less shape tuple of a Caffe axis (N, C, H, W numbering; negative from the end);
+    ``batch``: the batch axis 0 is allowed too (a layer whose Keras form may change the batch size)."""
     rank = len(shape) + 1
     canonical = axis + rank if axis < 0 else axis
     upper = rank if allow_end else rank - 1
-    if not 1 <= canonical <= upper:
-        raise ctx.error(layer, f"axis {axis} is out of range for a {rank}-D blob (the batch axis cannot be used)")
+    if not (0 if batch else 1) <= canonical <= upper:
+        reason = "" if batch else " (the batch axis cannot be used)"
+        raise ctx.error(layer, f"axis {axis} is out of range for a {rank}-D blob{reason}")
     return canonical
 
 
@@ -57,24 +59,6 @@ def _product_or_none(dims):
 def _sum_or_none(values):
     values = list(values)
     return None if any(value is None for value in values) else sum(values)
-
-
-def _conv_param_pair(param, layer, ctx, repeated, h_field, w_field, default, what):
-    """(h, w) of a ConvolutionParameter field given as a repeated field or as its _h/_w pair."""
-    if param.HasField(h_field) or param.HasField(w_field):
-        if repeated is not None and len(repeated):
-            raise ctx.error(layer, f"{what} is given both as {what}_size/{what} and as {h_field}/{w_field}")
-        return getattr(param, h_field), getattr(param, w_field)
-    values = list(repeated) if repeated is not None else []
-    if not values:
-        if default is None:
-            raise ctx.error(layer, f"no {what} size is given")
-        return default, default
-    if len(values) == 1:
-        return values[0], values[0]
-    if len(values) == 2:
-        return values[0], values[1]
-    raise ctx.error(layer, f"{len(values)}-D {what} (only 2-D convolutions are supported)")
 
 
 def _pool_param_pair(param, layer, ctx, field, h_field, w_field, default, what):
@@ -89,18 +73,6 @@ def _pool_param_pair(param, layer, ctx, field, h_field, w_field, default, what):
     return default, default
 
 
-def _dilation(param, layer, ctx):
-    values = list(param.dilation)
-    if not values:
-        return (1, 1)
-    if len(values) > 2:
-        raise ctx.error(layer, f"{len(values)}-D dilation (only 2-D convolutions are supported)")
-    dilation = (values[0], values[-1])
-    if min(dilation) < 1:
-        raise ctx.error(layer, f"invalid dilation {dilation}")
-    return dilation
-
-
 def _same_shape(layer, inputs, ctx, op, attrs=None, weights=None):
     """A node whose one top has the shape of its one bottom."""
     _need_bottoms(layer, inputs, 1, ctx)
@@ -109,59 +81,68 @@ def _same_shape(layer, inputs, ctx, op, attrs=None, weights=None):
 
 # -------------------------------------------------------------------------------------- convolutions
 
+def _conv_param_axes(param, layer, ctx, field, default, spatial_axes, *, hw=True):
+    """One value per spatial axis of a ConvolutionParameter field (as Caffe's BaseConvolutionLayer reads it):
+    the repeated ``field`` given once or once per spatial axis, ``default`` when absent (None: required), or,
+    for 2-D convolutions only, its _h/_w pair."""
+    what = field.split("_")[0]
+    h_field, w_field = f"{what}_h", f"{what}_w"
+    values = list(getattr(param, field))
+    if hw and (param.HasField(h_field) or param.HasField(w_field)):
+        if spatial_axes != 2:
+            raise ctx.error(layer, f"{h_field}/{w_field} on a convolution with {spatial_axes} spatial axes: Caffe "
+                                   "takes them for 2-D convolutions only")
+        if values:
+            raise ctx.error(layer, f"{what} is given both as {field} and as {h_field}/{w_field}")
+        return (getattr(param, h_field), getattr(param, w_field))
+    if not values:
+        if default is None:
+            raise ctx.error(layer, f"no {what} size is given")
+        return (default,) * spatial_axes
+    if len(values) == 1:
+        return (values[0],) * spatial_axes
+    if len(values) == spatial_axes:
+        return tuple(values)
+    raise ctx.error(layer, f"{field} is given {len(values)} times for {spatial_axes} spatial axes (Caffe takes one "
+                           "value, or one per spatial axis)")
+
+
 def _convolution_node(layer, inputs, ctx, transposed):
+    """Caffe's N-D (De)Convolution with 1, 2 or 3 spatial axes: those after the channel axis ``axis``. The axes
+    between the batch and the channel axis (``axis`` > 1) are more samples to Caffe (attrs['axis'])."""
     _need_bottoms(layer, inputs, 1, ctx)
     param = layer.convolution_param
-    if param.axis != 1:
-        raise ctx.error(layer, f"convolution over axis {param.axis} is not supported")
-    shape = inputs[0]
-    one_d = len(shape) == 2  # (C, L): Caffe's N-D convolution with one spatial axis, run as (L, 1)
-    if len(shape) != 3 and not one_d:
-        raise ctx.error(layer, f"input has {len(shape) + 1} dimensions: 1-D and 2-D convolutions (3- or 4-D inputs) "
-                               "are supported")
-    if one_d:
-        given = [field for field in ("kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w")
-                 if param.HasField(field)]
-        many = [field for field in ("kernel_size", "stride", "pad", "dilation") if len(getattr(param, field)) > 1]
-        if given or many:
-            raise ctx.error(layer, f"{(given + many)[0]} on a 1-D input: Caffe takes _h/_w fields for 2-D "
-                                   "convolutions only, and one value per spatial axis")
-        shape = tuple(shape) + (1,)
+    rank = len(inputs[0]) + 1
+    channel_axis = _caffe_axis(param.axis, rank, layer, ctx)
+    if channel_axis == 0:
+        raise ctx.error(layer, f"axis {param.axis} makes the batch axis the channel axis (Caffe would convolve the "
+                               "whole batch as one sample of N channels), which is not supported")
+    lead, shape = tuple(inputs[0][:channel_axis - 1]), tuple(inputs[0][channel_axis - 1:])
+    if None in lead:
+        raise ctx.error(layer, f"axis {param.axis}: the axes before the channel axis, {lead}, must have known sizes")
+    spatial_axes = len(shape) - 1
+    if not 1 <= spatial_axes <= 3:
+        raise ctx.error(layer, f"{spatial_axes} spatial axes after channel axis {channel_axis} of a {rank}-D input: "
+                               "1-D, 2-D and 3-D convolutions are supported")
     bias_term = ctx.bias_term(layer, param)
     refs = ctx.weights_of(layer, {1 + bias_term})
-    kernel = _conv_param_pair(param, layer, ctx, param.kernel_size, "kernel_h", "kernel_w",
-                              None if refs is None else 0, "kernel")
-    if kernel == (0, 0) and refs is not None and len(refs[0].shape) == (3 if one_d else 4):
-        kernel = tuple(refs[0].shape[2:]) * (2 if one_d else 1)  # an embedded layer without its params
-    stride = _conv_param_pair(param, layer, ctx, param.stride, "stride_h", "stride_w", 1, "stride")
-    pad = _conv_param_pair(param, layer, ctx, param.pad, "pad_h", "pad_w", 0, "pad")
-    dilation = _dilation(param, layer, ctx)
-    if one_d:
-        kernel, stride, pad, dilation = (kernel[0], 1), (stride[0], 1), (pad[0], 0), (dilation[0], 1)
+    kernel = _conv_param_axes(param, layer, ctx, "kernel_size", None if refs is None else 0, spatial_axes)
+    if not any(kernel) and refs is not None and len(refs[0].shape) == 2 + spatial_axes:
+        kernel = tuple(refs[0].shape[2:])  # an embedded layer without its params
+    stride = _conv_param_axes(param, layer, ctx, "stride", 1, spatial_axes)
+    pad = _conv_param_axes(param, layer, ctx, "pad", 0, spatial_axes)
+    dilation = _conv_param_axes(param, layer, ctx, "dilation", 1, spatial_axes, hw=False)
     filters = param.num_output
     if not filters and refs is not None and refs[0].shape:
         filters = refs[0].shape[1 if transposed else 0] * (param.group if transposed else 1)
     group = param.group
     channels = shape[0]
-    if min(*kernel, *stride, filters, group) < 1:
+    if min(*kernel, *stride, *dilation, filters, group) < 1 or min(pad) < 0:
         raise ctx.error(layer, f"invalid parameters: num_output {filters}, kernel {kernel}, stride {stride}, "
-                               f"group {group}")
+                               f"pad {pad}, dilation {dilation}, group {group}")
     if filters % group or (channels is not None and channels % group):
         raise ctx.error(layer, f"group {group} does not divide the {channels} input channels and the {filters} "
                                "outputs")
-    attrs = {"filters": filters, "kernel": kernel, "strides": stride, "pads": (pad[0], pad[0], pad[1], pad[1]),
-             "dilation": dilation, "groups": group, "use_bias": bias_term}
-    weights = {}
-    if refs is not None:
-        cin = None if channels is None else channels // group
-        spatial_kernel = kernel[:1] if one_d else kernel  # a 1-D blob is (..., k): (..., k, 1) here
-        if transposed:  # Caffe deconv weight (cin, cout/g, kh, kw) -> (kh, kw, cout/g, cin)
-            blob = ctx.blob_array(layer, refs, 0, (channels, filters // group) + spatial_kernel)
-        else:           # Caffe conv weight (cout, cin/g, kh, kw) -> (kh, kw, cin/g, cout)
-            blob = ctx.blob_array(layer, refs, 0, (filters, cin) + spatial_kernel)
-        weights["kernel"] = (blob[..., None] if one_d else blob).transpose(2, 3, 1, 0)
-        if bias_term:
-            weights["bias"] = ctx.blob_array(layer, refs, 1, (filters,))
     if transposed:
         spatial = tuple(None if size is None else stride[i] * (size - 1) + dilation[i] * (kernel[i] - 1) + 1
                         - 2 * pad[i] for i, size in enumerate(shape[1:]))
@@ -170,9 +151,26 @@ def _convolution_node(layer, inputs, ctx, transposed):
                         for i, size in enumerate(shape[1:]))
     if any(size is not None and size < 1 for size in spatial):
         raise ctx.error(layer, f"output would be empty ({spatial}) for input {shape}")
-    if one_d:
-        spatial = spatial[:1]
-    return _node(layer, "deconv" if transposed else "conv", attrs, weights), [(filters,) + spatial]
+    weights = {}
+    if refs is not None:
+        cin = None if channels is None else channels // group
+        if transposed:  # Caffe deconv weight (cin, cout/g, k...) -> (k..., cout/g, cin)
+            blob = ctx.blob_array(layer, refs, 0, (channels, filters // group) + kernel)
+        else:           # Caffe conv weight (cout, cin/g, k...) -> (k..., cin/g, cout)
+            blob = ctx.blob_array(layer, refs, 0, (filters, cin) + kernel)
+        if spatial_axes == 1:  # run as a 2-D one of width 1
+            blob = blob[..., None]
+        weights["kernel"] = blob.transpose(*range(2, blob.ndim), 1, 0)
+        if bias_term:
+            weights["bias"] = ctx.blob_array(layer, refs, 1, (filters,))
+    if spatial_axes == 1:
+        kernel, stride, pad, dilation = kernel + (1,), stride + (1,), pad + (0,), dilation + (1,)
+    attrs = {"filters": filters, "kernel": kernel, "strides": stride,
+             "pads": tuple(side for size in pad for side in (size, size)), "dilation": dilation, "groups": group,
+             "use_bias": bias_term}
+    if channel_axis != 1:
+        attrs["axis"] = channel_axis
+    return _node(layer, "deconv" if transposed else "conv", attrs, weights), [lead + (filters,) + spatial]
 
 
 @LAYERS.register("Convolution")
@@ -349,7 +347,7 @@ def dropout(layer, inputs, ctx):
 @LAYERS.register("Softmax")
 def softmax(layer, inputs, ctx):
     _need_bottoms(layer, inputs, 1, ctx)
-    axis = _axis_index(layer.softmax_param.axis, inputs[0], layer, ctx)
+    axis = _axis_index(layer.softmax_param.axis, inputs[0], layer, ctx, batch=True)  # 0: across the batch
     return _node(layer, "softmax", {"axis": axis}), [inputs[0]]
 
 
@@ -401,10 +399,18 @@ def _scale_or_bias_node(layer, inputs, ctx, op):
                                    f"{axis} of bottom '{layer.bottom[0]}', but the converter treats the first axis of "
                                    "every blob as the batch; only axis 0 is supported with two bottoms (e.g. an "
                                    "(N, C) gate times (N, C, H, W) features)")
-        if len(other) + 1 > rank or any(a is not None and b is not None and a != b for a, b in zip(other, shape)):
-            raise ctx.error(layer, f"bottom '{layer.bottom[1]}' has shape (N, {', '.join(map(str, other))}), which "
-                                   f"is not bottom '{layer.bottom[0]}''s (N, {', '.join(map(str, shape))}) from axis 0 "
-                                   "on (Caffe requires it exactly; reshape the second bottom, e.g. to (N, C))")
+        mismatch = next((index for index, (a, b) in enumerate(zip(other, shape))
+                         if a is not None and b is not None and a != b), None)
+        if len(other) + 1 > rank or mismatch is not None:
+            got, want = (f"(N, {', '.join(map(str, dims))})" for dims in (other, shape))
+            why = (f"its {len(other) + 1} axes exceed the {rank} of bottom '{layer.bottom[0]}'" if mismatch is None
+                   else f"its axis {mismatch + 1} has size {other[mismatch]}, not {shape[mismatch]}")
+            fix = (f" Flatten or Reshape the second bottom to (N, {', '.join(map(str, other[:mismatch]))}) first "
+                   "(Flatten makes an (N, C, 1, 1) gate (N, C))" if mismatch else "")
+            raise ctx.error(layer, f"bottom '{layer.bottom[1]}' has shape {got} and bottom '{layer.bottom[0]}' {want}. "
+                                   "BVLC Caffe refuses this too: its ScaleLayer/BiasLayer::Reshape checks every axis "
+                                   "of the second bottom against the first's from axis 0 on, exactly (no "
+                                   f"broadcasting), and {why}.{fix}")
         axis, num_axes, axes = 1, len(other), other  # the batch axes together, the rest from axis 1
         blob_axes = (1,) + axes  # a Scale's own bias blob spans the second bottom's axes, batch axis included
     else:
@@ -479,11 +485,16 @@ def concat(layer, inputs, ctx):
         raise ctx.error(layer, "has no bottoms")
     param = layer.concat_param
     axis_value = param.concat_dim if param.HasField("concat_dim") else param.axis
-    axis = _axis_index(axis_value, inputs[0], layer, ctx)
+    axis = _axis_index(axis_value, inputs[0], layer, ctx, batch=True)  # 0: the samples of every bottom in turn
     if any(len(shape) != len(inputs[0]) for shape in inputs):
         raise ctx.error(layer, f"bottoms have different ranks: {inputs}")
+    for index in range(len(inputs[0])):
+        if index != axis - 1 and len({shape[index] for shape in inputs} - {None}) > 1:
+            raise ctx.error(layer, f"bottoms differ on axis {index + 1}, which is not the concatenation axis {axis}: "
+                                   f"{inputs}")
     out = list(inputs[0])
-    out[axis - 1] = _sum_or_none(shape[axis - 1] for shape in inputs)
+    if axis:
+        out[axis - 1] = _sum_or_none(shape[axis - 1] for shape in inputs)
     return _node(layer, "concat", {"axis": axis}), [tuple(out)]
 
 
@@ -492,16 +503,17 @@ def slice_(layer, inputs, ctx):
     _need_bottoms(layer, inputs, 1, ctx)
     param = layer.slice_param
     axis_value = param.slice_dim if param.HasField("slice_dim") else param.axis
-    axis = _axis_index(axis_value, inputs[0], layer, ctx)
+    axis = _axis_index(axis_value, inputs[0], layer, ctx, batch=True)  # 0: the batch in parts (sizes at run time)
     points = list(param.slice_point)
-    size = inputs[0][axis - 1]
+    size = inputs[0][axis - 1] if axis else None
     tops = len(layer.top)
     if points and len(points) != tops - 1:
         raise ctx.error(layer, f"{len(points)} slice points for {tops} tops")
     if points:
         bounds = [0] + points + [size]
-        if points != sorted(points) or (size is not None and points[-1] > size):
-            raise ctx.error(layer, f"slice points {points} do not fit the axis size {size}")
+        if any(lo >= hi for lo, hi in zip([0] + points, points)) or (size is not None and points[-1] > size):
+            raise ctx.error(layer, f"slice points {points} must rise from above 0 to at most the axis size {size} "
+                                   "(as Caffe checks)")
         sizes = [None if hi is None else hi - lo for lo, hi in zip(bounds, bounds[1:])]
     else:
         if size is not None and size % tops:
@@ -510,7 +522,8 @@ def slice_(layer, inputs, ctx):
     shapes = []
     for part in sizes:
         shape = list(inputs[0])
-        shape[axis - 1] = part
+        if axis:
+            shape[axis - 1] = part
         shapes.append(tuple(shape))
     return _node(layer, "slice", {"axis": axis, "points": points}), shapes
 
@@ -528,7 +541,7 @@ def crop(layer, inputs, ctx):
     shape, reference = inputs
     if len(shape) != len(reference):
         raise ctx.error(layer, f"bottoms have different ranks: {shape} and {reference}")
-    axis = _axis_index(param.axis, shape, layer, ctx)
+    axis = _axis_index(param.axis, shape, layer, ctx, batch=True)  # 0: the batch cropped too
     count = len(shape) + 1 - axis
     offsets = list(param.offset)
     if len(offsets) == 0:
@@ -537,9 +550,9 @@ def crop(layer, inputs, ctx):
         offsets = offsets * count
     elif len(offsets) != count:
         raise ctx.error(layer, f"{len(offsets)} offsets for the {count} cropped axes")
-    out = tuple(shape[:axis - 1]) + tuple(reference[axis - 1:])
-    for index, offset in enumerate(offsets):
-        big, small = shape[axis - 1 + index], reference[axis - 1 + index]
+    out = tuple(shape[:max(axis - 1, 0)]) + tuple(reference[max(axis - 1, 0):])
+    for index, offset in enumerate(offsets[1:] if axis == 0 else offsets):
+        big, small = shape[max(axis - 1, 0) + index], reference[max(axis - 1, 0) + index]
         if big is not None and small is not None and offset + small > big:
             raise ctx.error(layer, f"crop offset {offset} + size {small} exceeds the input size {big}")
     return _node(layer, "crop", {"axis": axis, "offsets": offsets}), [out]
@@ -550,11 +563,14 @@ def flatten(layer, inputs, ctx):
     _need_bottoms(layer, inputs, 1, ctx)
     param = layer.flatten_param
     shape = inputs[0]
-    axis = _axis_index(param.axis, shape, layer, ctx)
-    end_axis = _axis_index(param.end_axis, shape, layer, ctx)
+    axis = _axis_index(param.axis, shape, layer, ctx, batch=True)  # 0: the batch axis merged with the next ones
+    end_axis = _axis_index(param.end_axis, shape, layer, ctx, batch=True)
     if end_axis < axis:
         raise ctx.error(layer, f"end_axis {param.end_axis} comes before axis {param.axis}")
-    out = tuple(shape[:axis - 1]) + (_product_or_none(shape[axis - 1:end_axis]),) + tuple(shape[end_axis:])
+    if axis == 0:
+        out = tuple(shape[end_axis:])
+    else:
+        out = tuple(shape[:axis - 1]) + (_product_or_none(shape[axis - 1:end_axis]),) + tuple(shape[end_axis:])
     return _node(layer, "flatten", {"axis": axis, "end_axis": end_axis}), [out]
 
 
@@ -672,12 +688,13 @@ def argmax(layer, inputs, ctx):
     if top_k < 1:
         raise ctx.error(layer, f"top_k must be 1 or more, got {top_k}")
     if param.HasField("axis"):
-        axis = _axis_index(param.axis, shape, layer, ctx)
-        size = shape[axis - 1]
+        axis = _axis_index(param.axis, shape, layer, ctx, batch=True)  # 0: top_k "samples" out of the batch
+        size = shape[axis - 1] if axis else None
         if size is not None and top_k > size:
             raise ctx.error(layer, f"top_k {top_k} exceeds the {size} entries of axis {axis}")
         out = list(shape)
-        out[axis - 1] = top_k
+        if axis:
+            out[axis - 1] = top_k
         out = tuple(out)
     else:
         axis = None
@@ -696,9 +713,10 @@ def tile(layer, inputs, ctx):
     if not param.HasField("tiles") or param.tiles < 1:
         raise ctx.error(layer, "tile_param needs tiles, a positive number")
     shape = inputs[0]
-    axis = _axis_index(param.axis, shape, layer, ctx)
+    axis = _axis_index(param.axis, shape, layer, ctx, batch=True)  # 0: the batch repeated
     out = list(shape)
-    out[axis - 1] = None if shape[axis - 1] is None else shape[axis - 1] * param.tiles
+    if axis:
+        out[axis - 1] = None if shape[axis - 1] is None else shape[axis - 1] * param.tiles
     return _node(layer, "tile", {"axis": axis, "tiles": param.tiles}), [tuple(out)]
 
 
@@ -723,23 +741,27 @@ def embed(layer, inputs, ctx):
 
 @LAYERS.register("Parameter")
 def parameter(layer, inputs, ctx):
-    """A learned blob as a top. Its first axis must be 1: the blob is repeated over the batch (the converter's
-    first axis), which the node takes from a graph input (its only input)."""
+    """A learned blob as a top. Shaped (1, ...): the blob is repeated over the batch (the converter's first axis),
+    which the node takes from a graph input (its only input). Any other shape, e.g. (4, 3) or (2, C, H, W): the
+    blob itself, its first axis the output's batch axis whatever the input batch (as Caffe's Parameter)."""
     if inputs:
         raise ctx.error(layer, f"takes no bottoms, got {len(inputs)}")
     if len(layer.top) != 1:
         raise ctx.error(layer, f"must have exactly one top, got {len(layer.top)}")
     shape = tuple(layer.parameter_param.shape.dim)
-    if not shape or shape[0] != 1:
-        raise ctx.error(layer, f"a Parameter of shape {shape}: only shapes (1, ...) are supported (the first axis is "
-                               "the batch axis, the blob is the same for every sample)")
+    if not shape or min(shape) < 1:
+        raise ctx.error(layer, f"a Parameter of shape {shape}: a blob with at least one axis and no empty one is "
+                               "supported")
     refs = ctx.weights_of(layer, {1})
     weights = {}
+    whole = shape[0] != 1
     if refs is not None:
-        weights["value"] = ctx.blob_array(layer, refs, 0, shape).reshape(shape[1:])
+        value = ctx.blob_array(layer, refs, 0, shape)
+        weights["value"] = value if whole else value.reshape(shape[1:])
     reference = next(iter(getattr(ctx, "graph_inputs", None) or {}), None)
-    node = Node(name=layer.name, op="parameter", inputs=[] if reference is None else [reference],
-                outputs=list(layer.top), attrs={"shape": shape[1:]}, weights=weights)
+    node = Node(name=layer.name, op="batched_parameter" if whole else "parameter",
+                inputs=[] if reference is None else [reference], outputs=list(layer.top),
+                attrs={"shape": shape if whole else shape[1:]}, weights=weights)
     return node, [shape[1:]]
 
 

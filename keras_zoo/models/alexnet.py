@@ -51,7 +51,7 @@ RCNN_ARCH = Architecture(card=RCNN_CARD, graph=functools.partial(alexnet_graph, 
 
 @register_model(ALEXNET_CARD)
 def AlexNet(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-            classifier_activation="softmax", include_preprocessing=True, name="alexnet", fold_batchnorm=False):
+            classifier_activation="softmax", include_preprocessing=True, name="alexnet", fold_batchnorm=True):
     """AlexNet (Krizhevsky et al. 2012) as BVLC's Caffe replication: 227x227 input, grouped convolutions, LRN
     before pooling, 1000 ImageNet classes; the top is fc6, fc7, ``fc8`` and ``prob``, the features end at
     ``pool5``. Weights: ``'imagenet'`` (= ``'caffe'``, bvlc_alexnet), ``'matconvnet'``, ``'matconvnet-trained'``,
@@ -61,7 +61,7 @@ def AlexNet(include_top=True, weights="imagenet", input_tensor=None, input_shape
 
 @register_model(CAFFENET_CARD)
 def CaffeNet(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-             classifier_activation="softmax", include_preprocessing=True, name="caffenet", fold_batchnorm=False):
+             classifier_activation="softmax", include_preprocessing=True, name="caffenet", fold_batchnorm=True):
     """CaffeNet (bvlc_reference_caffenet): AlexNet with pooling before LRN, 227x227 input, 1000 ImageNet
     classes; the top is fc6, fc7, ``fc8`` and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'``
     (= ``'caffe'``), ``'matconvnet'``, None or a file. Arguments: see :mod:`keras_zoo.models`."""
@@ -71,7 +71,7 @@ def CaffeNet(include_top=True, weights="imagenet", input_tensor=None, input_shap
 @register_model(RCNN_CARD)
 def RCNNILSVRC13(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                  classes=200, classifier_activation=None, include_preprocessing=True, name="rcnn_ilsvrc13",
-                 fold_batchnorm=False):
+                 fold_batchnorm=True):
     """R-CNN's ILSVRC-2013 detector (Girshick et al. 2014): CaffeNet scoring warped 227x227 region proposals for
     200 detection classes with the linear SVMs as layer ``fc-rcnn`` (no softmax by default); the features end
     at ``pool5``. Weights: ``'imagenet'`` (= ``'caffe'``), None or a file. Arguments: see

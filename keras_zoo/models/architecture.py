@@ -194,7 +194,7 @@ def attach_input(model, input_tensor, name):
 
 def zoo_model(arch, *, include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
               classes=None, classifier_activation="softmax", include_preprocessing=True, name, head=None,
-              fold_batchnorm=False):
+              fold_batchnorm=True):
     """Build ``arch`` keras.applications-style (the arguments: see :mod:`keras_zoo.models`).
 
     ``head`` (a layer name) ends the network at that layer instead of the classifier or the features.
@@ -240,7 +240,9 @@ def zoo_model(arch, *, include_top=True, weights="imagenet", input_tensor=None, 
         absent = [node.name for node in arch.graph(classes).nodes if node.name not in kept]  # cut-off top
         load_weights(model, card, to_load, reference=functools.partial(reference_model, arch, source),
                      skip=[*skip, *absent])
-    return folding.fold_batchnorm(model) if fold_batchnorm else model
+    if fold_batchnorm and folding.fold_plan(model):  # an inference model: nothing else to fold in VGG & co.
+        model = folding.fold_batchnorm(model)
+    return model
 
 
 def preprocess_input(x, model, weights="imagenet"):

@@ -44,7 +44,7 @@ FCN8S_ARCH = _architecture(8, FCN8S_CARD)
 
 @register_model(FCN32S_CARD)
 def FCN32s(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=21,
-           classifier_activation=None, include_preprocessing=True, name="fcn32s", fold_batchnorm=False):
+           classifier_activation=None, include_preprocessing=True, name="fcn32s", fold_batchnorm=True):
     """FCN-32s (Long et al. 2015) for PASCAL VOC: any input size, per-pixel scores ``score`` (N, H, W, 21) of
     the input's size (``classifier_activation='softmax'``: per-pixel probabilities); the features end at
     ``pool5``. Weights: ``'imagenet'`` (= ``'caffe'``, the 'heavy' caffemodel), ``'matconvnet'``, None or a
@@ -54,14 +54,14 @@ def FCN32s(include_top=True, weights="imagenet", input_tensor=None, input_shape=
 
 @register_model(FCN16S_CARD)
 def FCN16s(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=21,
-           classifier_activation=None, include_preprocessing=True, name="fcn16s", fold_batchnorm=False):
+           classifier_activation=None, include_preprocessing=True, name="fcn16s", fold_batchnorm=True):
     """FCN-16s (Long et al. 2015): as :func:`FCN32s`, with the pool4 skip."""
     return zoo_model(FCN16S_ARCH, **locals())
 
 
 @register_model(FCN8S_CARD)
 def FCN8s(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=21,
-          classifier_activation=None, include_preprocessing=True, name="fcn8s", fold_batchnorm=False):
+          classifier_activation=None, include_preprocessing=True, name="fcn8s", fold_batchnorm=True):
     """FCN-8s (Long et al. 2015): as :func:`FCN32s`, with the pool4 and pool3 skips; weights also ``'tvg'``
     (the Torr Vision Group's FCN-8s of CRF-RNN)."""
     return zoo_model(FCN8S_ARCH, **locals())

@@ -60,7 +60,7 @@ GOOGLENET_ARCH = Architecture(card=GOOGLENET_CARD, graph=googlenet_graph, classe
 
 @register_model(GOOGLENET_CARD)
 def GoogLeNet(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-              classifier_activation="softmax", include_preprocessing=True, name="googlenet", fold_batchnorm=False):
+              classifier_activation="softmax", include_preprocessing=True, name="googlenet", fold_batchnorm=True):
     """GoogLeNet (Szegedy et al. 2014) as bvlc_googlenet: 224x224 input, 1000 ImageNet classes; the top is
     ``loss3/classifier`` and ``prob``, the features end at ``inception_5b/output``. Weights: ``'imagenet'``
     (= ``'caffe'``, bvlc_googlenet), ``'matconvnet'`` (the Princeton GoogLeNet), None or a file. Arguments: see

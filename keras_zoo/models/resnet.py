@@ -65,7 +65,7 @@ RESNET152_ARCH = _architecture(152, RESNET152_CARD)
 
 @register_model(RESNET50_CARD)
 def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-             classifier_activation="softmax", include_preprocessing=True, name="resnet50", fold_batchnorm=False):
+             classifier_activation="softmax", include_preprocessing=True, name="resnet50", fold_batchnorm=True):
     """ResNet-50 (He et al. 2015), the original Caffe model: 224x224 input, 1000 ImageNet classes; the top is
     ``pool5``, ``fc1000`` and ``prob``, the features end at ``res5c_relu``. Weights: ``'imagenet'``
     (= ``'matconvnet'``, MatConvNet's import), ``'caffe'`` (MSRA's caffemodel), None or a file. Arguments: see
@@ -75,14 +75,14 @@ def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shap
 
 @register_model(RESNET101_CARD)
 def ResNet101(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-              classifier_activation="softmax", include_preprocessing=True, name="resnet101", fold_batchnorm=False):
+              classifier_activation="softmax", include_preprocessing=True, name="resnet101", fold_batchnorm=True):
     """ResNet-101 (He et al. 2015), the original Caffe model: as :func:`ResNet50`, 23 blocks in stage 4."""
     return zoo_model(RESNET101_ARCH, **locals())
 
 
 @register_model(RESNET152_CARD)
 def ResNet152(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-              classifier_activation="softmax", include_preprocessing=True, name="resnet152", fold_batchnorm=False):
+              classifier_activation="softmax", include_preprocessing=True, name="resnet152", fold_batchnorm=True):
     """ResNet-152 (He et al. 2015), the original Caffe model: as :func:`ResNet50`, 8 blocks in stage 3 and 36
     in stage 4."""
     return zoo_model(RESNET152_ARCH, **locals())

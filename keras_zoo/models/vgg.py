@@ -45,7 +45,7 @@ VGG_FACE_ARCH = Architecture(card=VGGFACE_CARD, graph=functools.partial(vgg_grap
 
 @register_model(VGG16_CARD)
 def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-          classifier_activation="softmax", include_preprocessing=True, name="vgg16", fold_batchnorm=False):
+          classifier_activation="softmax", include_preprocessing=True, name="vgg16", fold_batchnorm=True):
     """VGG-16 (Simonyan & Zisserman 2014): 224x224 input, 1000 ImageNet classes; the top is fc6, fc7, ``fc8``
     and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'caffe'``, the VGG team's
     caffemodel), ``'matconvnet'``, ``'matconvnet-trained'``, None or a file. Arguments: see
@@ -55,7 +55,7 @@ def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=N
 
 @register_model(VGG19_CARD)
 def VGG19(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
-          classifier_activation="softmax", include_preprocessing=True, name="vgg19", fold_batchnorm=False):
+          classifier_activation="softmax", include_preprocessing=True, name="vgg19", fold_batchnorm=True):
     """VGG-19 (Simonyan & Zisserman 2014): 224x224 input, 1000 ImageNet classes; the top is fc6, fc7, ``fc8``
     and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'caffe'``), ``'matconvnet'``, None
     or a file. Arguments: see :mod:`keras_zoo.models`."""
@@ -64,7 +64,7 @@ def VGG19(include_top=True, weights="imagenet", input_tensor=None, input_shape=N
 
 @register_model(VGGFACE_CARD)
 def VGGFace(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=2622,
-            classifier_activation="softmax", include_preprocessing=True, name="vggface", fold_batchnorm=False):
+            classifier_activation="softmax", include_preprocessing=True, name="vggface", fold_batchnorm=True):
     """VGG-Face (Parkhi et al. 2015): VGG-16 scoring 2622 identities (``fc8``) on 224x224 face crops.
     Weights: ``'imagenet'`` (= ``'matconvnet'``, the VGG team's .mat), ``'caffe'``, None or a file. Arguments:
     see :mod:`keras_zoo.models`. For face verification use :func:`VGGFaceDescriptor`."""

@@ -63,7 +63,7 @@ VGGM2048_ARCH = _architecture("m-2048", VGGM2048_CARD)
 @register_model(VGGF_CARD)
 def VGGF(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
          classes=1000, classifier_activation="softmax", include_preprocessing=True, name="vgg_cnn_f",
-         fold_batchnorm=False):
+         fold_batchnorm=True):
     """VGG CNN-F, fast (Chatfield et al. 2014): 224x224 input, 1000 ImageNet classes in Caffe's order; the top
     is fc6, fc7, ``fc8`` and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'matconvnet'``,
     MatConvNet's import), ``'matconvnet-trained'``, None or a file. Arguments: see :mod:`keras_zoo.models`."""
@@ -73,7 +73,7 @@ def VGGF(include_top=True, weights="imagenet", input_tensor=None, input_shape=No
 @register_model(VGGM_CARD)
 def VGGM(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
          classes=1000, classifier_activation="softmax", include_preprocessing=True, name="vgg_cnn_m",
-         fold_batchnorm=False):
+         fold_batchnorm=True):
     """VGG CNN-M, medium (Chatfield et al. 2014): 224x224 input, 1000 ImageNet classes; the top is fc6, fc7,
     ``fc8`` and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'matconvnet'``, MatConvNet's
     import), ``'matconvnet-trained'``, None or a file. Arguments: see :mod:`keras_zoo.models`."""
@@ -83,7 +83,7 @@ def VGGM(include_top=True, weights="imagenet", input_tensor=None, input_shape=No
 @register_model(VGGS_CARD)
 def VGGS(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
          classes=1000, classifier_activation="softmax", include_preprocessing=True, name="vgg_cnn_s",
-         fold_batchnorm=False):
+         fold_batchnorm=True):
     """VGG CNN-S, slow (Chatfield et al. 2014): 224x224 input, 1000 ImageNet classes; the top is fc6, fc7,
     ``fc8`` and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'matconvnet'``, MatConvNet's
     import), ``'matconvnet-trained'``, None or a file. Arguments: see :mod:`keras_zoo.models`."""
@@ -93,7 +93,7 @@ def VGGS(include_top=True, weights="imagenet", input_tensor=None, input_shape=No
 @register_model(VGGM128_CARD)
 def VGGM128(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
             classes=1000, classifier_activation="softmax", include_preprocessing=True, name="vgg_cnn_m_128",
-            fold_batchnorm=False):
+            fold_batchnorm=True):
     """VGG CNN-M with a 128-D fc7 (Chatfield et al. 2014): 224x224 input, 1000 ImageNet classes; the top is
     fc6, fc7, ``fc8`` and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'matconvnet'``,
     MatConvNet's import), None or a file. Arguments: see :mod:`keras_zoo.models`."""
@@ -103,7 +103,7 @@ def VGGM128(include_top=True, weights="imagenet", input_tensor=None, input_shape
 @register_model(VGGM1024_CARD)
 def VGGM1024(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
              classes=1000, classifier_activation="softmax", include_preprocessing=True, name="vgg_cnn_m_1024",
-             fold_batchnorm=False):
+             fold_batchnorm=True):
     """VGG CNN-M with a 1024-D fc7 (Chatfield et al. 2014): 224x224 input, 1000 ImageNet classes; the top is
     fc6, fc7, ``fc8`` and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'matconvnet'``,
     MatConvNet's import), None or a file. Arguments: see :mod:`keras_zoo.models`."""
@@ -113,7 +113,7 @@ def VGGM1024(include_top=True, weights="imagenet", input_tensor=None, input_shap
 @register_model(VGGM2048_CARD)
 def VGGM2048(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
              classes=1000, classifier_activation="softmax", include_preprocessing=True, name="vgg_cnn_m_2048",
-             fold_batchnorm=False):
+             fold_batchnorm=True):
     """VGG CNN-M with a 2048-D fc7 (Chatfield et al. 2014): 224x224 input, 1000 ImageNet classes; the top is
     fc6, fc7, ``fc8`` and ``prob``, the features end at ``pool5``. Weights: ``'imagenet'`` (= ``'matconvnet'``,
     MatConvNet's import), None or a file. Arguments: see :mod:`keras_zoo.models`."""

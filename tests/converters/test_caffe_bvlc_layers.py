@@ -131,7 +131,7 @@ def test_mvn_reduction_argmax_tile_shapes(tmp_path, monkeypatch):
 @pytest.mark.parametrize("text,reason", [
     (layer("am", "ArgMax", params="argmax_param { top_k: 200 }"), "top_k 200 exceeds the 144 values"),
     (layer("am", "ArgMax", params="argmax_param { top_k: 4 axis: 1 }"), "top_k 4 exceeds the 3 entries of axis 1"),
-    (layer("am", "ArgMax", params="argmax_param { axis: 0 }"), "axis 0 is out of range"),
+    (layer("am", "ArgMax", params="argmax_param { axis: -5 }"), "axis -5 is out of range"),
     (layer("tile", "Tile"), "tile_param needs tiles"),
     (layer("tile", "Tile", params="tile_param { tiles: 0 }"), "tile_param needs tiles"),
     (layer("r", "Reduction", params="reduction_param { axis: 4 }"), "axis 4 is out of range for a 4-D blob"),
@@ -182,7 +182,7 @@ def test_scale_and_bias_on_axis_0_and_scalars(tmp_path, rng):
     (layer("sig", "Sigmoid") + layer("sc", "Scale", ["data", "sig"]), "only axis 0 is supported with two bottoms"),
     # Caffe checks bottom[1]'s shape against bottom[0]'s from the axis on, exactly: (N, C, 1, 1) is not (N, C, H, W)
     (layer("pool", "Pooling", params="pooling_param { pool: AVE global_pooling: true }")
-     + layer("sc", "Scale", ["data", "pool"], "scale_param { axis: 0 }"), "Caffe requires it exactly"),
+     + layer("sc", "Scale", ["data", "pool"], "scale_param { axis: 0 }"), "BVLC Caffe refuses this too"),
     (layer("sc", "Scale", params="scale_param { axis: 2 num_axes: 3 }"), "exceed the input rank 4"),
     (layer("sc", "Scale", params="scale_param { num_axes: -2 }"), "num_axes must be -1 or more"),
     (layer("sc", "Scale", params="scale_param { axis: 4 }"), "axis 4 is out of range for a 4-D blob"),
@@ -261,8 +261,8 @@ def test_inner_product_axes_embed_and_parameter(tmp_path, rng):
 
 
 @pytest.mark.parametrize("text,reason", [
-    ('layer { name: "p" type: "Parameter" top: "p" parameter_param { shape { dim: 2 dim: 3 } } }\n',
-     "only shapes (1, ...) are supported"),
+    ('layer { name: "p" type: "Parameter" top: "p" parameter_param { shape { dim: 2 dim: 0 } } }\n',
+     "no empty one"),
     (layer("emb", "Embed", params="embed_param { num_output: 5 }"), "input_dim (0) must be positive"),
 ])
 def test_parameter_and_embed_errors(tmp_path, text, reason):
@@ -281,10 +281,11 @@ def test_1d_convolution_is_a_2d_one_of_width_1(tmp_path, rng):
         (3, 1), (2, 1), (1, 1, 0, 0), (2, 1))
     np.testing.assert_allclose(conv.weights["kernel"], w.transpose(2, 1, 0)[:, None], rtol=1e-6)
     message, _, _ = error(tmp_path, text.replace("kernel_size: 3", "kernel_h: 3 kernel_w: 1"))
-    assert "layer 'conv' (Convolution)" in message and "kernel_h on a 1-D input" in message
-    message, _, _ = error(tmp_path, 'input: "data" input_shape { dim: 2 dim: 4 dim: 3 dim: 3 dim: 3 }\n'
+    assert "layer 'conv' (Convolution)" in message and "kernel_h/kernel_w on a convolution with 1 spatial" \
+        in message
+    message, _, _ = error(tmp_path, 'input: "data" input_shape { dim: 2 dim: 4 dim: 3 dim: 3 dim: 3 dim: 3 }\n'
                           + layer("conv", "Convolution", params="convolution_param { num_output: 6 kernel_size: 3 }"))
-    assert "1-D and 2-D convolutions" in message
+    assert "1-D, 2-D and 3-D convolutions are supported" in message
 
 
 # ---------------------------------------------------------------------------------------- Silence

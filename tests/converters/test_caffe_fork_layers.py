@@ -9,7 +9,7 @@ CORNER_SIZE and fails on variance_encoded_in_target; Axpy fails on (N, C, 1, 1) 
 VGG_CNN_M Fast R-CNN nets have k: 2, so OpenCV runs a copy with k: 1); Upsample is not in its Caffe importer.
 
 The real nets: the SSD face detector (res10_300x300_ssd_deploy_clean) and the Fast R-CNN test nets of the
-fixtures, on random weights (tests/caffe_random_weights.py), a real photo and a few rois.
+fixtures, on random weights (keras_zoo/random_weights.py), a real photo and a few rois.
 """
 
 import cv2
@@ -21,7 +21,7 @@ from converters.errors import ConversionError
 from converters.writers.caffe import write_caffemodel
 from keras_zoo.builder import build_model
 from keras_zoo.images import resize, sample_photos
-from tests.caffe_random_weights import random_caffemodel
+from keras_zoo.random_weights import random_caffemodel
 from tests.helpers import assert_close_rel, fixture_path
 from tests.keras_zoo.test_fork_layers import (detections, ref_detection_output, ref_interp, ref_normalize,
                                               ref_prior_box, ref_roi_pool, ref_shuffle_channel)

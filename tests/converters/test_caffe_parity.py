@@ -6,7 +6,7 @@ pre-softmax scores, and every layer of the deepest nets.
 
 Real trained caffemodels from the fixtures are used where they exist (on a batch of two). The classic deploy
 prototxts run unmodified, every layer with its real parameters, on random well-conditioned weights
-(tests/caffe_random_weights.py) and one image; only their input may be smaller than the declared one (see
+(keras_zoo/random_weights.py) and one image; only their input may be smaller than the declared one (see
 ``GENERATED``).
 """
 
@@ -16,7 +16,7 @@ import pytest
 
 from converters.caffe import read_caffe
 from keras_zoo.builder import build_model, port_weights
-from tests.caffe_random_weights import deploy_graph, write_random_caffemodel
+from keras_zoo.random_weights import deploy_graph, write_random_caffemodel
 from tests.helpers import assert_close_rel, fixture_path
 
 

@@ -330,8 +330,8 @@ def test_known_fields_that_cannot_be_honoured_are_refused(tmp_path):
     message = str(error_of(write(tmp_path, NET.replace("pool: AVE global_pooling: true",
                                                        "pool: STOCHASTIC kernel_size: 2 pad: 1"))))
     assert "layer 'pool' (Pooling)" in message and "STOCHASTIC" in message and "pad" in message
-    message = str(error_of(write(tmp_path, NET.replace("pad: 1", "pad: 1 axis: 2"))))
-    assert "layer 'conv1' (Convolution)" in message and "axis 2" in message
+    message = str(error_of(write(tmp_path, NET.replace("pad: 1", "pad: 1 axis: 0"))))
+    assert "layer 'conv1' (Convolution)" in message and "axis 0 makes the batch axis the channel axis" in message
 
 
 def test_the_forks_ceil_mode_is_honoured(tmp_path):

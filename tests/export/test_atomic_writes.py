@@ -129,34 +129,47 @@ def temporary(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------------------------------ keras_zoo
 
+def h5py_fails_at_third_dataset(monkeypatch):
+    """h5py failing at its third dataset, what came before already in the file."""
+    import h5py
+
+    def make(original):
+        calls = []
+
+        def create_dataset(self, *args, **kwargs):
+            calls.append(args[0])
+            if len(calls) == 3:
+                self.file.flush()
+                raise DiskFull(self.file.filename)
+            return original(self, *args, **kwargs)
+        return create_dataset
+    return lambda: wrapped(monkeypatch, h5py.Group, "create_dataset", make)
+
+
 @pytest.mark.parametrize("leaf, method", [("model.keras", "save"), ("model.weights.h5", "save_weights")])
 def test_keras_file(model, tmp_path, monkeypatch, leaf, method):
+    """Files Keras writes: a compiled model's .keras (``model.save``), weights (``model.save_weights``)."""
     import keras
 
+    if leaf.endswith(".keras"):
+        model = keras.models.clone_model(model)
+        model.compile(optimizer="sgd", loss="categorical_crossentropy")
     target = tmp_path / "out" / leaf
     broken = cut_after(monkeypatch, keras.Model, method, lambda self, path, *args, **kwargs: path)
     assert_atomic(lambda first: save_model(model, target), target, broken)
 
 
+def test_keras_archive(model, tmp_path, monkeypatch):
+    """The .keras archive save_model writes itself (an uncompiled model): h5py fails at its third dataset, the
+    archive's first members and the first layer's weights already in the file."""
+    target = tmp_path / "out" / "model.keras"
+    assert_atomic(lambda first: save_model(model, target), target, h5py_fails_at_third_dataset(monkeypatch))
+
+
 def test_weights_cache(model, tmp_path, monkeypatch):
     """h5py fails at its third dataset, the first layer's weights already in the file."""
-    import h5py
-
     target = tmp_path / "weights" / "Tiny-imagenet.h5"
-
-    def broken():
-        def make(original):
-            calls = []
-
-            def create_dataset(self, *args, **kwargs):
-                calls.append(args[0])
-                if len(calls) == 3:
-                    self.file.flush()
-                    raise DiskFull(self.file.filename)
-                return original(self, *args, **kwargs)
-            return create_dataset
-        return wrapped(monkeypatch, h5py.Group, "create_dataset", make)
-
+    broken = h5py_fails_at_third_dataset(monkeypatch)
     assert_atomic(lambda first: cache.save_by_name(model, target, meta={"classes": np.arange(5)}), target,
                   broken)
     assert cache.is_by_name_file(target)

@@ -136,14 +136,6 @@ def test_report_json_and_table(tmp_path):
     assert "2.00 MB" in table and "500.0 images/s" in table and "FAILED" in table
 
 
-def test_measure_speed_counts_images():
-    calls = []
-    speed = report.measure_speed(lambda x: calls.append(len(x)), np.zeros((3, 2, 2, 3)), batch=5,
-                                 min_seconds=0.0, min_runs=4)
-    assert calls == [5] * 5  # one warm-up, four timed runs, each on a full batch
-    assert speed["batch"] == 5 and speed["images_per_s"] > 0
-
-
 def test_parse_size():
     assert cli.parse_size("224,256") == (224, 256)
     assert cli.parse_size("320") == (320, 320)

@@ -283,7 +283,7 @@ def test_onnx_int8_qdq_for_tensorrt(tmp_path):
     assert onnx_export.export_onnx(model, fp32, samples=photos, reference=reference).passed
     calibration = common.sample_images((28, 28), 48, channels=1)[16:]
     result = onnx_export.export_onnx_int8(fp32, tmp_path / "lenet.int8.onnx", samples=photos,
-                                          reference=reference, calibration=calibration)
+                                          reference=reference, calibration=calibration, target="tensorrt")
     assert result.passed
     proto = onnx.load(str(tmp_path / "lenet.int8.onnx"))
     initializers = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from export import common, onnx as onnx_export, saved_model, tflite
-from tests.caffe_random_weights import random_caffemodel
+from keras_zoo.random_weights import random_caffemodel
 from tests.helpers import fixture_path
 
 SSD = "other_archs/res10_300x300_ssd_deploy_clean.prototxt"

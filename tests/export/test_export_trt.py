@@ -434,7 +434,7 @@ def test_int8_engine_agrees_on_real_photos(tmp_path):
     reference = common.keras_outputs(model, photos)
     paths = _verified_onnx(model, photos, reference, tmp_path, "int8")
     calibration = common.sample_images((28, 28), 48, channels=1)[16:]
-    onnx_export.quantize_int8(paths["fp32"], paths["int8"], calibration)
+    onnx_export.quantize_int8(paths["fp32"], paths["int8"], calibration, target="tensorrt")
     engine = trt.build_engine(paths, precision="int8", batch_range=(1, 8, 32))
     got = trt.EngineRunner(engine, max_batch=32)(photos)[0]
     assert np.mean(got.argmax(-1) == reference[0].argmax(-1)) >= 0.9

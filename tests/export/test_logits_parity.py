@@ -2,7 +2,7 @@
 
 A probability's error is its logits' absolute error: with large logits and a near tie between two classes,
 right artifacts differ from Keras by more than 1e-4 of the largest probability. The model here is a small
-Caffe ResNet (batch norms with the calibrated statistics of tests.caffe_random_weights, folded by the
+Caffe ResNet (batch norms with the calibrated statistics of keras_zoo.random_weights, folded by the
 exporters) whose classifier is solved so that every sample photo has two classes within 0.5 of each other
 at logits of a few hundred: folded and unfolded differ by ~1e-5 of the logits but ~1e-3 of the probabilities.
 """
@@ -71,7 +71,7 @@ def resnet_like(tmp_path_factory):
     """(the unfolded model, its .keras file)."""
     from keras_zoo.convert import from_caffe, save_model
     from keras_zoo.preprocessing import Preprocessing
-    from tests.caffe_random_weights import random_caffemodel
+    from keras_zoo.random_weights import random_caffemodel
 
     folder = tmp_path_factory.mktemp("resnet_like")
     prototxt = folder / "deploy.prototxt"

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from export import bench, common, demo, report, tflite
+from export import common, demo, report, tflite
 from keras_zoo import cards
 from keras_zoo.resolve import UNTRAINED_NOTE, Resolved
 
@@ -83,12 +83,3 @@ def test_demo_export_tables_say_untrained(model, tmp_path, capsys):
         lines = table.splitlines()
         assert lines[-1].endswith("PASSED (on UNTRAINED weights)")
         assert any(line.split(None, 1) == ["weights", report.UNTRAINED_ROW] for line in lines)
-
-
-def test_speed_table_marks_untrained_models():
-    rows = [{"model": "A", "runtime": "keras", "images_per_s": 10.0, "ratio": 1.0, "passed": None,
-             "untrained": True},
-            {"model": "B", "runtime": "keras", "images_per_s": 10.0, "ratio": 1.0, "passed": None,
-             "untrained": False}]
-    lines = bench.format_table(rows).splitlines()
-    assert lines[2].split("|")[1].strip() == "A (UNTRAINED weights)" and lines[3].split("|")[1].strip() == "B"

@@ -262,15 +262,15 @@ def test_feature_extractor_on_a_folded_caffe_conversion(rng, tmp_path):
         assert_close_rel(_feature_outputs(folded, layer, images), _feature_outputs(plain, layer, images), tol=1e-5)
 
 
-def test_zoo_builder_folds_on_request(rng):
-    model = keras_zoo.ResNet50(weights=None, include_top=False, input_shape=(64, 64, 3))
+def test_zoo_builder_folds_by_default(rng):
+    model = keras_zoo.ResNet50(weights=None, include_top=False, input_shape=(64, 64, 3), fold_batchnorm=False)
     _randomize(model, rng, kernels=False)  # Glorot kernels keep 50 layers finite
     folded = keras_zoo.fold_batchnorm(model)
     assert not [layer.name for layer in folded.layers if layer.name.startswith(("bn", "scale"))]
     assert len(folded.layers) == len(model.layers) - 2 * 53  # ResNet-50: 53 convolutions with BN + Scale
     images = rng.uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
     assert_close_rel(folded(images), model(images), tol=1e-5)
-    built = keras_zoo.ResNet50(weights=None, include_top=False, input_shape=(64, 64, 3), fold_batchnorm=True)
+    built = keras_zoo.ResNet50(weights=None, include_top=False, input_shape=(64, 64, 3))  # folded by default
     assert [layer.name for layer in built.layers] == [layer.name for layer in folded.layers]
 
 

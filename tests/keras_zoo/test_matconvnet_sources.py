@@ -335,7 +335,7 @@ def test_a_merged_batch_norm_without_a_scale_rule_is_an_error(tmp_path, zoo_home
 
     prototxt = fixture_path("resnet/ResNet-50-deploy.prototxt")
     _, mat = _caffe_and_mat(tmp_path, prototxt, "net.mat", "dagnn")
-    model = keras_zoo.ResNet50(weights=None, include_top=False, include_preprocessing=False)
+    model = keras_zoo.ResNet50(weights=None, include_top=False, include_preprocessing=False, fold_batchnorm=False)
     from converters.matconvnet import read_matconvnet
 
     with pytest.raises(ConversionError, match="bn_conv1.*batchnorm_scale"):

@@ -9,7 +9,7 @@ import pytest
 
 import keras_zoo
 from keras_zoo import models
-from tests.helpers import fixture_path
+from tests.helpers import assert_close_rel, fixture_path
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -223,7 +223,8 @@ BUILDERS = [
 @pytest.mark.parametrize("builder, size, output, params, layers, output_layer", BUILDERS,
                          ids=[row[0] for row in BUILDERS])
 def test_builder_defaults(builder, size, output, params, layers, output_layer):
-    model = getattr(keras_zoo, builder)(weights=None, include_preprocessing=False)
+    """The original architecture, layer for layer (``fold_batchnorm=False``: the builders fold by default)."""
+    model = getattr(keras_zoo, builder)(weights=None, include_preprocessing=False, fold_batchnorm=False)
     assert model.input_shape == (None, *size, 3)
     assert model.output_shape == (None, *output)
     assert model.count_params() == params
@@ -231,6 +232,29 @@ def test_builder_defaults(builder, size, output, params, layers, output_layer):
     assert set(layers) <= names
     assert model.layers[-1].name == output_layer
     assert builder in models.__all__
+
+
+def test_builders_fold_batchnorm_by_default(tmp_path):
+    """As built by default a ResNet is an inference model: every BatchNorm and Scale folded into the convolution
+    before it, which keeps its name; it computes what the unfolded model computes with the same weights file.
+    Models without batch norms are as they were."""
+    shape = dict(include_top=False, input_shape=(64, 64, 3))
+    kept = keras_zoo.ResNet50(weights=None, fold_batchnorm=False, **shape)
+    rng = np.random.default_rng(0)
+    for layer in kept.layers:  # batch-norm statistics and scales far from the identity
+        if layer.name.startswith(("bn", "scale")):
+            layer.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in layer.get_weights()])
+    kept.save_weights(tmp_path / "resnet.weights.h5")
+    built = keras_zoo.ResNet50(weights=str(tmp_path / "resnet.weights.h5"), **shape)
+    names = {layer.name for layer in built.layers}
+    assert not {"bn_conv1", "scale_conv1", "bn2a_branch2a", "scale5c_branch2c"} & names
+    assert {"conv1", "res2a_branch2a", "res5c_branch2c", "res5c_relu"} <= names
+    assert built.count_params() < kept.count_params()
+    images = rng.uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    assert_close_rel(built.predict_on_batch(images), kept.predict_on_batch(images), tol=1e-4)
+    vgg = [layer.name for layer in keras_zoo.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3)).layers]
+    assert vgg == [layer.name for layer in keras_zoo.VGG16(weights=None, fold_batchnorm=False, include_top=False,
+                                                           input_shape=(32, 32, 3)).layers]
 
 
 def test_vgg16_parameter_count_is_the_papers():

@@ -155,6 +155,38 @@ def assert_beats_bicubic(model_name, scale, scores, threshold):
     assert all(gain > 0 for gain in gains.values()), text
 
 
+# Each author's comparison: {photo: (PSNR of the model's HR Y, PSNR of bicubic)} from the model's output batch
+# (N, H, W, 1) and cases(); the int8 tests (tests/export/test_int8_real.py) use them too.
+def lapsrn_scores(sr, data, scale):
+    """SR_LapSRN.m / SR_MSLapSRN.m: the output is the HR Y; PSNR after shave_bd(scale)."""
+    return {name: (psnr(shave(sr[i, ..., 0], scale), shave(hr, scale)), psnr(shave(bic, scale), shave(hr, scale)))
+            for i, (name, (hr, _, bic)) in enumerate(data.items())}
+
+
+def vdsr_scores(sr, data, scale):
+    """Demo_SR_Conv.m: the output is the transposed HR Y; PSNR after shaving round(scale)."""
+    return {name: (psnr(shave(sr[i, ..., 0].T, scale), shave(hr, scale)), psnr(shave(bic, scale), shave(hr, scale)))
+            for i, (name, (hr, _, bic)) in enumerate(data.items())}
+
+
+def idn_scores(residual, data, scale):
+    """test_IDN.m: 'upsample' (s(H-1)+1 rows) plus bicubic(s:end, s:end) is the HR Y, whose im_h(2:end-s, 2:end-s)
+    is compared with gt(s+1:end-s, s+1:end-s)."""
+    scores = {}
+    for i, (name, (hr, _, bic)) in enumerate(data.items()):
+        im_h = residual[i, ..., 0] + bic[scale - 1:, scale - 1:]
+        ground = hr[scale:-scale, scale:-scale]
+        scores[name] = (psnr(im_h[1:-scale, 1:-scale], ground), psnr(bic[scale:-scale, scale:-scale], ground))
+    return scores
+
+
+def fsrcnn_scores(sr, data, scale):
+    """sr_demo.m: the transposed output (3H-2) is compared with gt(shift+1:end, shift+1:end), shift = scale - 1."""
+    shift = scale - 1
+    return {name: (psnr(sr[i, ..., 0].T, hr[shift:, shift:]), psnr(bic[shift:, shift:], hr[shift:, shift:]))
+            for i, (name, (hr, _, bic)) in enumerate(data.items())}
+
+
 # Half the mean gains PROVENANCE.md calibrated on 240 x 240 crops, and at least 0.5 dB.
 THRESHOLDS = {("LapSRN", 2): 1.45, ("LapSRN", 4): 1.04, ("MSLapSRN", 2): 0.5, ("MSLapSRN", 4): 1.10,
               ("MSLapSRN", 8): 0.5, ("VDSR", 3): 1.23, ("IDN", 2): 1.72, ("IDN", 3): 1.36, ("IDN", 4): 1.16,
@@ -169,9 +201,7 @@ def test_lapsrn_super_resolves_real_photos(crops, scale):
     assert [t.name for t in model.inputs] == ["LR"] and model.output_names == ["level1_output"]
     data = cases(crops, scale)
     (sr,) = predict(model, batch([lr for _, lr, _ in data.values()]))
-    scores = {name: (psnr(shave(sr[i, ..., 0], scale), shave(hr, scale)), psnr(shave(bic, scale), shave(hr, scale)))
-              for i, (name, (hr, _, bic)) in enumerate(data.items())}
-    assert_beats_bicubic("LapSRN", scale, scores, THRESHOLDS["LapSRN", scale])
+    assert_beats_bicubic("LapSRN", scale, lapsrn_scores(sr, data, scale), THRESHOLDS["LapSRN", scale])
 
 
 def test_mslapsrn_super_resolves_at_three_scales_in_one_call(crops):
@@ -184,10 +214,7 @@ def test_mslapsrn_super_resolves_at_three_scales_in_one_call(crops):
     data = {scale: cases(crops, scale) for scale in (2, 4, 8)}
     outputs = predict(model, *[batch([lr for _, lr, _ in data[scale].values()]) for scale in (2, 4, 8)])
     for scale, sr in zip((2, 4, 8), outputs):
-        scores = {name: (psnr(shave(sr[i, ..., 0], scale), shave(hr, scale)),
-                         psnr(shave(bic, scale), shave(hr, scale)))
-                  for i, (name, (hr, _, bic)) in enumerate(data[scale].items())}
-        assert_beats_bicubic("MS-LapSRN", scale, scores, THRESHOLDS["MSLapSRN", scale])
+        assert_beats_bicubic("MS-LapSRN", scale, lapsrn_scores(sr, data[scale], scale), THRESHOLDS["MSLapSRN", scale])
 
 
 def test_mslapsrn_keras_file_holds_each_shared_parameter_once(tmp_path):
@@ -272,9 +299,7 @@ def test_vdsr_super_resolves_real_photos(crops):
     size = next(iter(data.values()))[0].shape
     model = caffe_model("vdsr/VDSR_net_deploy.prototxt", "vdsr/VDSR_Adam.caffemodel", size[::-1])
     (sr,) = predict(model, batch([bic for _, _, bic in data.values()], transpose=True))
-    scores = {name: (psnr(shave(sr[i, ..., 0].T, scale), shave(hr, scale)), psnr(shave(bic, scale), shave(hr, scale)))
-              for i, (name, (hr, _, bic)) in enumerate(data.items())}
-    assert_beats_bicubic("VDSR", scale, scores, THRESHOLDS["VDSR", scale])
+    assert_beats_bicubic("VDSR", scale, vdsr_scores(sr, data, scale), THRESHOLDS["VDSR", scale])
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
@@ -286,25 +311,18 @@ def test_idn_super_resolves_real_photos(crops, scale):
     model = caffe_model(f"idn/IDN_x{scale}_deploy.prototxt", f"idn/IDN_x{scale}.caffemodel", lr_size)
     lrs = batch([lr for _, lr, _ in data.values()])
     residual = output_named(model, predict(model, lrs, np.zeros_like(lrs)), "upsample")  # 'label' is unused
-    scores = {}
-    for i, (name, (hr, _, bic)) in enumerate(data.items()):
-        im_h = residual[i, ..., 0] + bic[scale - 1:, scale - 1:]
-        ground = hr[scale:-scale, scale:-scale]
-        scores[name] = (psnr(im_h[1:-scale, 1:-scale], ground), psnr(bic[scale:-scale, scale:-scale], ground))
-    assert_beats_bicubic("IDN", scale, scores, THRESHOLDS["IDN", scale])
+    assert_beats_bicubic("IDN", scale, idn_scores(residual, data, scale), THRESHOLDS["IDN", scale])
 
 
 def test_fsrcnn_super_resolves_real_photos(crops):
     """sr_demo.m: the LR Y goes in (transposed, through matcaffe); the 'deconv' output (3H-2) is compared with
     gt(shift+1:end, shift+1:end), shift = scale - 1, no further shave."""
-    scale, shift = 3, 2
+    scale = 3
     data = cases(crops, scale)
     lr_size = next(iter(data.values()))[1].shape
     model = caffe_model("fsrcnn/FSRCNN_mat.prototxt", "fsrcnn/snapshot_iter_2546000.caffemodel", lr_size[::-1])
     (sr,) = predict(model, batch([lr for _, lr, _ in data.values()], transpose=True))
-    scores = {name: (psnr(sr[i, ..., 0].T, hr[shift:, shift:]), psnr(bic[shift:, shift:], hr[shift:, shift:]))
-              for i, (name, (hr, _, bic)) in enumerate(data.items())}
-    assert_beats_bicubic("FSRCNN", scale, scores, THRESHOLDS["FSRCNN", scale])
+    assert_beats_bicubic("FSRCNN", scale, fsrcnn_scores(sr, data, scale), THRESHOLDS["FSRCNN", scale])
 
 
 @pytest.mark.parametrize("prototxt,caffemodel,output", [

@@ -12,7 +12,7 @@ import pytest
 
 import keras_zoo  # noqa: F401  (registers the custom layers for safe-mode loading)
 from converters.caffe import read_mean_file
-from tests.caffe_random_weights import random_caffemodel
+from keras_zoo.random_weights import random_caffemodel
 from tests.helpers import ROOT, assert_close_rel, fixture_path
 
 SCRIPT = ROOT / "tools" / "convert_caffe.py"

@@ -41,8 +41,6 @@ SKIPPED = {
     "curl": "asks the TensorFlow Serving server above",
     "python - <<'EOF'": "a client of the TensorFlow Serving server above",
     "trtexec": "TensorRT's own tool, on a GPU host",
-    "python -m export.bench googlenet resnet-50 --batch 8": (
-        "needs the original weights of both models (downloads); with --weights none it is the next line"),
 }
 
 # usage notation: what stands in for each placeholder when a line is run with its optional parts
@@ -51,9 +49,9 @@ PLACEHOLDERS = {"H,W": "32,32", "B,G,R": "104,117,123", "NAME,...": "prediction"
 # (pattern a command matches, the arguments added to it here, why)
 RANDOM_WEIGHTS = ["--weights", "none"]
 ADDED = [
-    (r"^python (-m export\.(saved_model|tflite|onnx|trt|bench)|tools/(classify|segment|evaluate)\.py) ",
+    (r"^python (-m export\.(saved_model|tflite|onnx|trt)|tools/(classify|segment|evaluate)\.py) ",
      RANDOM_WEIGHTS, "offline, no original weights: untrained weights of the same architecture"),
-    (r"^python -m export\.(saved_model|tflite|onnx|trt|bench) ", ["--num-samples", "2"],
+    (r"^python -m export\.(saved_model|tflite|onnx|trt) ", ["--num-samples", "2"],
      "the parity checks on 2 photos instead of 16: the same checks, faster"),
     (r"(-q|--quantize|--precision) int8", ["--num-representative", "2"], "int8 calibrated on 2 photos: faster"),
 ]
@@ -209,7 +207,7 @@ layer { name: "prob" type: "Softmax" bottom: "fc2" top: "prob" }
 def make_sandbox(root):
     """The folder the documented lines run in, and their environment."""
     from converters.writers.mat import write_mat
-    from tests.caffe_random_weights import random_caffemodel
+    from keras_zoo.random_weights import random_caffemodel
 
     root.mkdir(parents=True, exist_ok=True)
     for package in PACKAGES:

@@ -1,4 +1,5 @@
-"""Random, well-conditioned Caffe weights for a deploy prototxt, written as a V2 binary .caffemodel (tests).
+"""Random, well-conditioned Caffe weights for a deploy prototxt, written as a V2 binary .caffemodel: what tests
+and benchmarks run the original networks on where the original weights are not at hand.
 
 The prototxt is read with ``converters.caffe.read_caffe`` and built with keras_zoo's builder to learn every
 layer's weight shapes (the caller may reuse that model and port the written weights into it); blobs are
@@ -11,6 +12,7 @@ all, by a tiny variance. OpenCV checks the blob shapes independently when it loa
 circular check of the builder.
 """
 
+import math
 import pathlib
 
 import keras
@@ -44,12 +46,12 @@ def _node_blobs(node, layer, rng):
     """Caffe blobs (Caffe layouts) for one node, shaped after the built Keras layer."""
     variables = {variable.name: tuple(variable.shape) for variable in layer.weights}
     if node.op == "conv":
-        kh, kw, cin, cout = variables["kernel"]
-        blobs = [_he(rng, (cout, cin, kh, kw), cin * kh * kw)]
+        *spatial, cin, cout = variables["kernel"]  # 1, 2 or 3 spatial axes
+        blobs = [_he(rng, (cout, cin, *spatial), cin * math.prod(spatial))]
     elif node.op == "deconv":
-        kh, kw, cout, cin = variables["kernel"]
-        strides = node.attrs.get("strides", (1, 1))
-        blobs = [_he(rng, (cin, cout, kh, kw), cin * kh * kw / (strides[0] * strides[1]))]
+        *spatial, cout, cin = variables["kernel"]
+        strides = node.attrs.get("strides", (1,) * len(spatial))
+        blobs = [_he(rng, (cin, cout, *spatial), cin * math.prod(spatial) / math.prod(strides))]
     elif node.op == "dense":
         rows, units = variables["kernel"]
         blobs = [_he(rng, (units, rows), rows)]
