@@ -177,15 +177,11 @@ class Conv2D(_WeightedLayer):
             kernel, dilation = _dilate_kernel(kernel, dilation), (1, 1)
         channels = x.shape[-1]
         conv = dict(strides=strides, padding=padding, dilation_rate=dilation)
-        if self.groups == 1:
-            y = ops.conv(x, kernel, **conv)
-        elif self.groups == channels:
+        if self.groups == channels and self.groups > 1:
             depthwise = ops.reshape(kernel, (*kernel.shape[:2], channels, self.filters // channels))
             y = ops.depthwise_conv(x, depthwise, **conv)
         else:
-            xs = ops.split(x, self.groups, axis=-1)
-            ks = ops.split(kernel, self.groups, axis=-1)
-            y = ops.concatenate([ops.conv(xg, kg, **conv) for xg, kg in zip(xs, ks)], axis=-1)
+            y = _grouped(lambda xg, kg: ops.conv(xg, kg, **conv), x, kernel, self.groups)
         return self._add_bias(y)
 
     def compute_output_shape(self, input_shape):
@@ -220,12 +216,7 @@ class Deconv2D(_WeightedLayer):
 
     def call(self, x):
         kernel = _dilate_kernel(self.kernel, self.dilation)
-        if self.groups == 1:
-            y = self._full(x, kernel)
-        else:
-            xs = ops.split(x, self.groups, axis=-1)
-            ks = ops.split(kernel, self.groups, axis=-1)
-            y = ops.concatenate([self._full(xg, kg) for xg, kg in zip(xs, ks)], axis=-1)
+        y = _grouped(self._full, x, kernel, self.groups)
         top, bottom, left, right = self.crops
         height, width = _dim(y, 1), _dim(y, 2)
         if any(self.crops):
