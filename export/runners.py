@@ -61,13 +61,15 @@ class TFLiteRunner:
         return run_batched(run, np.asarray(images, np.float32), self.batch, pad=True)
 
 
-def onnx_session_options(num_threads=None):
+def onnx_session_options(num_threads=None, *, optimize=True):
     """ONNX Runtime's session options as keras_zoo runs a model: every optimization, one operator at a time on
-    ``num_threads`` threads (default: all cores)."""
+    ``num_threads`` threads (default: all cores). ``optimize=False``: each operator as the file writes it, no
+    fusion, so a QDQ int8 graph runs in float what its quantized values mean (not this CPU's int8 kernels)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.graph_optimization_level = (onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
+                                        else onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL)
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = num_threads or cpu_threads()
     options.inter_op_num_threads = 1
@@ -75,14 +77,15 @@ def onnx_session_options(num_threads=None):
 
 
 class OnnxRunner:
-    """An ONNX file in ONNX Runtime on the CPU (:func:`onnx_session_options`); a graph of any batch size runs
-    ``batch`` images at a time."""
+    """An ONNX file in ONNX Runtime on the CPU (:func:`onnx_session_options`, ``optimize`` too); a graph of any
+    batch size runs ``batch`` images at a time."""
 
-    def __init__(self, path, *, batch=8, num_threads=None):
+    def __init__(self, path, *, batch=8, num_threads=None, optimize=True):
         import onnxruntime
 
         self.num_threads = num_threads or cpu_threads()
-        self.session = onnxruntime.InferenceSession(str(path), onnx_session_options(self.num_threads),
+        self.session = onnxruntime.InferenceSession(str(path), onnx_session_options(self.num_threads,
+                                                                                    optimize=optimize),
                                                     providers=["CPUExecutionProvider"])
         fixed = self.session.get_inputs()[0].shape[0]
         self.batch = fixed if isinstance(fixed, int) else batch

@@ -291,7 +291,7 @@ def test_onnx_int8_qdq_for_tensorrt(tmp_path):
     assert quantizers
     for node in quantizers:
         assert not initializers[node.input[2]].any(), f"{node.name}: non-zero zero point"
-    got = onnx_export.OnnxRunner(tmp_path / "lenet.int8.onnx")(photos)[0]
+    got = onnx_export.OnnxRunner(tmp_path / "lenet.int8.onnx", optimize=False)(photos)[0]  # as TensorRT means it
     assert np.mean(got.argmax(-1) == reference[0].argmax(-1)) >= 0.9
 
 
