@@ -4,6 +4,9 @@ VENV ?= .venv
 # The one TensorFlow to install: cpu (tensorflow-cpu) or gpu (tensorflow with its CUDA libraries).
 TF ?= cpu
 PY := $(VENV)/bin/python
+# pytest workers of `make test`: most of a test is start-up and graph building on one core, so two workers
+# finish the suite in about two thirds of the time on two cores; each takes a few GB of memory.
+JOBS ?= 2
 
 .PHONY: demo test venv clean
 
@@ -19,7 +22,7 @@ demo: $(VENV)/.installed
 	$(PY) -m export.demo --export out/demo
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -rs -p no:cacheprovider tests
+	$(PY) -m pytest -q -rs -p no:cacheprovider -n $(JOBS) --dist worksteal tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -246,7 +246,8 @@ def main(argv=None):
     parser.add_argument("--weights", default="none",
                         help="weights of the models without a prototxt: 'none' (random) or what the builders take")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16], help="batch sizes to time")
-    parser.add_argument("--seconds", type=float, default=1.0, help="seconds of runs per timed round")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="seconds of runs per timed round (default: $KERAS_ZOO_SPEED_SECONDS, else 1)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per figure; the best counts")
     common.cli.add_verbose_option(parser)
     options = parser.parse_args(argv)

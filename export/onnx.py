@@ -16,7 +16,7 @@ import numpy as np
 
 from export import common, report
 from export.runners import ONNX_INPUT as INPUT_NAME, OnnxRunner, cpu_threads
-from export.speed import measure, time_artifact
+from export.speed import measure, report_speeds, time_artifact
 from keras_zoo.files import Rejected, atomic_output
 
 log = logging.getLogger(__name__)
@@ -574,8 +574,9 @@ def export_onnx(model, output, *, samples, reference, reference_logits=None, bat
         runner = OnnxRunner(tmp, batch=speed_batch)
         candidate = runner(samples)
         candidate_logits = common.check_logits(checked or candidate, positions)
-        speed = {"onnxruntime": time_artifact(tmp, kind="onnx", batch=speed_batch, num_threads=threads),
-                 "keras": measure(model.predict_on_batch, samples, batch=speed_batch, threads=cpu_threads())}
+        speed = report_speeds(
+            onnxruntime=lambda: time_artifact(tmp, kind="onnx", batch=speed_batch, num_threads=threads),
+            keras=lambda: measure(model.predict_on_batch, samples, batch=speed_batch, threads=cpu_threads()))
         result = report.build_report(
             format="onnx", model=name, artifact=output, precision="float32", candidate=candidate,
             reference=reference, candidate_logits=candidate_logits, reference_logits=reference_logits,
@@ -600,7 +601,7 @@ def export_onnx_int8(source, output, *, samples, reference, calibration, name="m
         result = report.build_report(
             format="onnx", model=name, artifact=output, precision="int8", candidate=runner(samples),
             reference=reference, file_size=tmp.stat().st_size,
-            speed={"onnxruntime": time_artifact(tmp, kind="onnx", batch=8)},
+            speed=report_speeds(onnxruntime=lambda: time_artifact(tmp, kind="onnx", batch=8)),
             notes=[f"QDQ int8: {form[target]}, calibrated on {len(calibration)} images"])
         if not result.passed:
             raise Rejected("; ".join(result.failures))
@@ -666,7 +667,7 @@ def export_onnx_fp16(source, output, *, samples, reference, reference_logits=Non
             format="onnx", model=name, artifact=output, precision="float16", candidate=runner(samples),
             reference=reference, candidate_logits=common.check_logits(checked, positions),
             reference_logits=reference_logits, file_size=common.path_size(tmp.parent),
-            speed={"onnxruntime": time_artifact(tmp, kind="onnx", batch=8)},
+            speed=report_speeds(onnxruntime=lambda: time_artifact(tmp, kind="onnx", batch=8)),
             notes=[f"float16 weights and activations, float32 inputs and outputs (onnxconverter-common "
                    f"{onnxconverter_common.__version__})"])
         if not result.passed:

@@ -23,7 +23,7 @@ import numpy as np
 from export import common, report
 from export.batches import run_batched
 from export.runners import cpu_threads
-from export.speed import measure, time_artifact
+from export.speed import measure, report_speeds, time_artifact
 from keras_zoo.files import Rejected, atomic_output
 from keras_zoo.images import decode_image_bytes, fit_images, fit_options
 
@@ -110,9 +110,9 @@ def export_saved_model(model, output, *, samples, reference, reference_logits=No
                 checked = signatures(workdir, check_names)
         _archive(model, **options).write_out(str(tmp), verbose=False)
         shipped = signatures(tmp, compared)
-        speed = {"saved_model": time_artifact(tmp, kind="saved_model", batch=batch or speed_batch,
-                                              num_threads=threads),
-                 "keras": measure(model.predict_on_batch, samples, batch=batch or speed_batch, threads=cpu_threads())}
+        speed = report_speeds(
+            saved_model=lambda: time_artifact(tmp, kind="saved_model", batch=batch or speed_batch, num_threads=threads),
+            keras=lambda: measure(model.predict_on_batch, samples, batch=batch or speed_batch, threads=cpu_threads()))
         candidate_logits = by_signature([common.check_logits(values, positions) for values in checked or shipped])
         result = report.build_report(
             format="saved_model", model=name, artifact=output, precision="float32",

@@ -29,6 +29,12 @@ def default_seconds():
     return float(os.environ.get("KERAS_ZOO_SPEED_SECONDS", "1.0"))
 
 
+def report_speeds(**timers):
+    """An exporter report's speeds, ``{runtime: timer()}``: none where $KERAS_ZOO_SPEED_SECONDS is 0 (an export
+    without timing runs)."""
+    return {runtime: timer() for runtime, timer in timers.items()} if default_seconds() > 0 else {}
+
+
 def measure(run, images, *, batch=1, min_seconds=None, min_runs=3, rounds=ROUNDS, threads=None):
     """Throughput (images/s) and latency (ms per batch) of ``run(batch_of_images)`` in this process: the best of
     ``rounds`` rounds, each the median of at least ``min_runs`` runs and ``min_seconds`` (default:

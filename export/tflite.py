@@ -22,7 +22,7 @@ import numpy as np
 
 from export import common, report
 from export.runners import TFLITE_SIGNATURE as SIGNATURE, TFLiteRunner, cpu_threads
-from export.speed import measure, time_artifact
+from export.speed import measure, report_speeds, time_artifact
 from keras_zoo.files import Rejected, atomic_output
 from keras_zoo.layers import DetectionOutput, batch_mixing
 
@@ -201,8 +201,8 @@ def export_tflite(model, output, *, samples, reference, reference_logits=None, q
         candidate = runner(samples)
         candidate_logits = common.check_logits(candidate if checked is content else TFLiteRunner(checked)(samples),
                                                positions)
-        speed = {"litert": time_artifact(tmp, kind="tflite", batch=batch, num_threads=threads),
-                 "keras": measure(model.predict_on_batch, samples, batch=batch, threads=cpu_threads())}
+        speed = report_speeds(litert=lambda: time_artifact(tmp, kind="tflite", batch=batch, num_threads=threads),
+                              keras=lambda: measure(model.predict_on_batch, samples, batch=batch, threads=cpu_threads()))
         ops = sorted(set(operators(content)))
         result = report.build_report(format="tflite", model=name, artifact=output, precision=precision,
                                      candidate=candidate, reference=reference, candidate_logits=candidate_logits,

@@ -24,7 +24,7 @@ import numpy as np
 
 from export import common, onnx as onnx_export, report
 from export.batches import run_batched
-from export.speed import measure
+from export.speed import measure, report_speeds
 from keras_zoo.files import Rejected, atomic_output
 
 log = logging.getLogger(__name__)
@@ -298,7 +298,7 @@ def export_engine(onnx_paths, output, *, samples, reference, output_names, refer
             candidate=[candidate[i] for i in order], reference=reference,
             candidate_logits={index: candidate[runner.outputs.index(logits)] for index, logits in logit_names.items()},
             reference_logits=reference_logits if positions else None, file_size=len(engine),
-            speed={"tensorrt": measure(runner, samples, batch=batch_range[1])},
+            speed=report_speeds(tensorrt=lambda: measure(runner, samples, batch=batch_range[1])),
             notes=[f"TensorRT {plan.tensorrt}, {precision} from {pathlib.Path(onnx_paths[plan.onnx]).name}"
                    + (f" ({', '.join(flags)})" if flags else ""),
                    f"batch profile min/opt/max {'/'.join(map(str, batch_range))}", *filter(None, [plan.note]),

@@ -11,14 +11,6 @@ from tests.helpers import assert_close_rel
 WEIGHT_OPS = {"Conv": 1, "ConvTranspose": 1, "MatMul": 1, "Gemm": 1}  # op -> index of its weight input
 
 
-@pytest.fixture(scope="module", autouse=True)
-def short_speed_runs():
-    """Speed is not tested here: keep the exporter's timing runs short."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KERAS_ZOO_SPEED_SECONDS", "0.05")
-        yield
-
-
 def randomize(model, seed=0):
     """Non-zero weights everywhere (zero biases could be dropped unnoticed); positive variances."""
     rng = np.random.default_rng(seed)

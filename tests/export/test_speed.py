@@ -83,7 +83,8 @@ def test_the_speed_command(artifacts, tmp_path):
         speed.time_artifact(tmp_path / "notes.txt")
 
 
-def test_reports_state_how_the_artifact_was_timed(small_model, tmp_path):
+def test_reports_state_how_the_artifact_was_timed(small_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_ZOO_SPEED_SECONDS", "0.05")
     samples = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype("float32")
     reference = [small_model.predict(samples, verbose=0)]
     result = tflite.export_tflite(small_model, tmp_path / "m.tflite", samples=samples, reference=reference, batch=2)
@@ -91,3 +92,17 @@ def test_reports_state_how_the_artifact_was_timed(small_model, tmp_path):
     assert litert["threads"] == runners.cpu_threads() and "a fresh process" in litert["timed"]
     table = result.table()
     assert f"batch of 2, {runners.cpu_threads()} threads (best of 3 rounds, a fresh process)" in table
+
+
+def test_zero_seconds_exports_without_timing(small_model, tmp_path, monkeypatch):
+    """KERAS_ZOO_SPEED_SECONDS=0: the exporters check and write the artifact but time nothing."""
+    monkeypatch.setenv("KERAS_ZOO_SPEED_SECONDS", "0")
+    samples = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype("float32")
+    reference = [small_model.predict(samples, verbose=0)]
+    result = tflite.export_tflite(small_model, tmp_path / "m.tflite", samples=samples, reference=reference, batch=2)
+    assert result.passed and (tmp_path / "m.tflite").is_file()
+    assert result.speed == {} and "images/s" not in result.table()
+    calls = []
+    assert speed.report_speeds(litert=lambda: calls.append(1)) == {} and calls == []
+    monkeypatch.setenv("KERAS_ZOO_SPEED_SECONDS", "0.01")
+    assert speed.report_speeds(litert=lambda: calls.append(1) or "timed") == {"litert": "timed"}

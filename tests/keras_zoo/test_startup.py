@@ -120,7 +120,7 @@ def test_verbose_logging_shows_the_held_back_lines_and_tensorflows_progress(caps
 def test_a_command_prints_no_banner_nor_assets_lines(tmp_path):
     """`python -m export.saved_model` writes SavedModels (its check, the artifact): TensorFlow said
     'Assets written to ...' for each, after its start-up banners; now stderr holds only the command's own
-    lines. With -v, the start-up lines and TensorFlow's progress are shown."""
+    lines. With -v, TensorFlow's progress (and any start-up lines held back) is shown."""
     import keras
 
     inputs = keras.Input((16, 16, 3), name="data")
@@ -135,5 +135,6 @@ def test_a_command_prints_no_banner_nor_assets_lines(tmp_path):
                                           "tiny: folded 0 batch-norm/scale layers into 0 layers"], result.stderr
     verbose = run_python(command, *arguments, "-v", env={"KERAS_ZOO_HOME": str(tmp_path / "home")})
     assert verbose.returncode == 0, verbose.stderr[-3000:]
-    assert "oneDNN custom operations" in verbose.stderr or "absl::InitializeLog" in verbose.stderr
+    # TensorFlow's start-up banners depend on the CPU (oneDNN's is absent on some), so only its progress is sure.
+    assert set(result.stderr.splitlines()) < set(verbose.stderr.splitlines())
     assert "Assets written to" in verbose.stderr
