@@ -4,8 +4,8 @@ VENV ?= .venv
 # The one TensorFlow to install: cpu (tensorflow-cpu) or gpu (tensorflow with its CUDA libraries).
 TF ?= cpu
 PY := $(VENV)/bin/python
-# pytest workers of `make test`: most of a test is start-up and graph building on one core, so two workers
-# finish the suite in about two thirds of the time on two cores; each takes a few GB of memory.
+# pytest workers of `make test`: much of a test is start-up and graph building on one core, so two workers
+# finish the suite in about half the time on two cores (24 -> 10 minutes); each takes up to 8 GB of memory.
 JOBS ?= 2
 
 .PHONY: demo test venv clean

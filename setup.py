@@ -17,7 +17,8 @@ TENSORFLOW = "tensorflow{}>=2.16,<2.22"
 CPU_BUILT = 'sys_platform != "darwin" and (platform_machine == "x86_64" or platform_machine == "AMD64")'
 CPU_PLAIN = 'sys_platform == "darwin" or (platform_machine != "x86_64" and platform_machine != "AMD64")'
 EXPORT = ["onnx>=1.16", "onnxruntime>=1.18", "tf2onnx>=1.16", "onnxconverter-common>=1.14", "ai-edge-litert>=1.0"]
-TEST = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6", "opencv-python-headless>=4.8,<5", "scikit-image>=0.22", "jax>=0.4.30"]
+TEST = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6", "opencv-python-headless>=4.8,<5", "scikit-image>=0.22",
+        "jax>=0.4.30"]
 
 setup(
     name="keras_zoo",
