@@ -20,9 +20,10 @@ import tempfile
 
 import numpy as np
 
-from export import common, report
+from export import common, report, rounding
 from export.runners import TFLITE_SIGNATURE as SIGNATURE, TFLiteRunner, cpu_threads
 from export.speed import measure, report_speeds, time_artifact
+from keras_zoo import layers as zoo_layers
 from keras_zoo.files import Rejected, atomic_output
 from keras_zoo.layers import DetectionOutput, batch_mixing
 
@@ -35,6 +36,7 @@ QUANTIZATIONS = {"float32": "float32", "float16": "float16", "dynamic": "int8", 
 # gives probabilities in steps of 1/256, which tie the best classes (GoogLeNet, random weights: top-1 agreement
 # 0% with it in int8, 94% in float)
 FLOAT_IN_INT8 = ["SQUARE", "POW", "DIV", "SOFTMAX"]
+WEIGHT_LEVELS = 127  # LiteRT's int8 weights: symmetric per output channel, -127..127
 
 
 def output_keys(model):
@@ -85,6 +87,8 @@ def convert_tflite(model, *, quantization="float32", batch=1, representative=Non
     if quantization == "int8" and representative is None:
         raise common.ExportError("full int8 quantization needs representative images")
     _refuse_non_builtin_layers(model)
+    if quantization == "int8":
+        model = round_onto_grid(model, np.asarray(representative, np.float32), batch=batch)
     keys = output_keys(model)
 
     def serve(images):
@@ -133,6 +137,61 @@ def convert_tflite(model, *, quantization="float32", batch=1, representative=Non
         raise common.ExportError(f"{model.name}: the TFLite model needs non-builtin operators: "
                                  f"{', '.join(sorted(set(non_builtin)))}")
     return content
+
+
+def round_onto_grid(model, images, *, batch=1):
+    """A copy of ``model`` whose Conv2D, Deconv2D, InnerProduct and Dense kernels are rounded onto LiteRT's int8 grid
+    (:data:`WEIGHT_LEVELS`) by :mod:`export.rounding`, their inputs measured on ``images``, so that the converter
+    quantizes them as they are; ``model`` itself when it has none. Layers called more than once, grouped or
+    dilated Deconv2D and InnerProducts not over all of their input are left to the converter's rounding."""
+    import keras
+
+    layers = [(layer, form) for layer in model.layers if (form := _weight_form(layer)) is not None]
+    if not layers:
+        return model
+    probe = keras.Model(model.inputs, [layer.input for layer, _ in layers])
+    moments = rounding.Moments(batches=-(-len(images) // batch))
+    for start in range(0, len(images), batch):
+        found = probe.predict_on_batch(np.resize(images[start:start + batch], (batch, *images.shape[1:])))
+        for (layer, form), inputs in zip(layers, found if len(layers) > 1 else [found]):
+            inputs = np.asarray(inputs)
+            if not isinstance(layer, keras.layers.Dense):  # NHWC -> NCHW, the order of the rows' columns
+                inputs = inputs.transpose(0, inputs.ndim - 1, *range(1, inputs.ndim - 1))
+            moments.add(layer.name, form, inputs)
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    for layer, form in layers:
+        kernel = np.asarray(layer.kernel)
+        in_onnx_layout = kernel if form.op == "matmul" else kernel.transpose(3, 2, 0, 1)
+        rounded = moments.rounded(layer.name, form, in_onnx_layout, WEIGHT_LEVELS)
+        copy.get_layer(layer.name).kernel.assign(rounded if form.op == "matmul" else rounded.transpose(2, 3, 1, 0))
+    return copy
+
+
+def _weight_form(layer):
+    """The :class:`export.rounding.WeightForm` of a layer's kernel in ONNX's layout (keras_zoo's Conv2D
+    (kh, kw, C, O) -> (O, C, kh, kw) and Deconv2D (kh, kw, O, C) -> (C, O, kh, kw); InnerProduct's and Dense's
+    (K, O) as it is), or None where round_onto_grid leaves it to the converter."""
+    import keras
+
+    if len(getattr(layer, "_inbound_nodes", [])) != 1:
+        return None
+    if isinstance(layer, zoo_layers.Conv2D):
+        top, bottom, left, right = layer.pads
+        form = rounding.WeightForm("conv", int(np.prod(layer.kernel.shape[:3])), groups=layer.groups,
+                                   kernel=layer.kernel_size, strides=layer.strides, pads=(top, left, bottom, right),
+                                   dilations=layer.dilation)
+    elif (isinstance(layer, zoo_layers.Deconv2D) and layer.groups == 1 and layer.dilation == (1, 1)
+          and max(layer.crops[:2]) < layer.kernel_size[0] and max(layer.crops[2:]) < layer.kernel_size[1]):
+        (top, bottom, left, right), (height, width, _, channels) = layer.crops, layer.kernel.shape
+        form = rounding.WeightForm("transposed_conv", channels * height * width, kernel=layer.kernel_size,
+                                   strides=layer.strides, pads=(top, left, bottom, right))
+    elif (isinstance(layer, zoo_layers.InnerProduct) and None not in layer.input.shape[1:]
+          and layer.kernel.shape[0] == np.prod(layer.input.shape[1:]) or isinstance(layer, keras.layers.Dense)):
+        form = rounding.WeightForm("matmul", layer.kernel.shape[0])
+    else:
+        return None
+    return form if form.columns <= rounding.MAX_COLUMNS else None
 
 
 def operators(content):
