@@ -246,6 +246,7 @@ def test_classifiers_run_int8_from_end_to_end(name, lrn, tmp_path):
     weights, folded) run on int8 tensors in both forms; only GoogLeNet's two LRNs (for ONNX Runtime rewritten by
     fuse_lrn, which computes what the spelled-out form does), the softmax head (ONNX Runtime: the logits' Gemm too)
     and ONNX Runtime's float RGB preprocessing before the first convolution stay float."""
+    keras.utils.set_random_seed(0)  # the same random weights whichever tests ran before in this process
     model = keras_zoo.models.get_model(name, weights=None, fold_batchnorm=True)
     calibration = photo_crops(224, 8, "calibration", seed=4)
     fp32, int8 = tmp_path / "model.onnx", tmp_path / "model.int8.onnx"
