@@ -484,10 +484,7 @@ def fuse_lrn(proto):
     while True:  # one LRN at a time: rewriting graph.node copies its nodes
         division = next((node for node in graph.node if node.op_type == "Div" and node.name not in tried), None)
         if division is None:
-            used = {name for node in graph.node for name in node.input}
-            kept = [init for init in graph.initializer if init.name in used]  # less the fused parts' constants
-            del graph.initializer[:]
-            graph.initializer.extend(kept)
+            _drop_unused_initializers(graph)  # the fused parts' constants
             return fused
         tried.add(division.name)
         found = lrn_of(division)
@@ -507,10 +504,7 @@ def fuse_lrn(proto):
             new.append(helper.make_node("Transpose", [new[-1].output[0]],
                                         [division.output[0] if last else f"{name}_lrn_t{index}"],
                                         name=f"{name}_lrn_t{index}", perm=perm))
-        position = min(list(graph.node).index(node) for node in parts)
-        kept = [node for node in graph.node if all(node is not part for part in parts)]
-        del graph.node[:]
-        graph.node.extend(kept[:position] + new + kept[position:])
+        _replace_nodes(graph, parts, new)
         producers = {output: node for node in graph.node for output in node.output}
         fused += [node.name for node in new if node.op_type != "Transpose"]
 
@@ -567,20 +561,29 @@ def fuse_prelu(proto):
             weight = numpy_helper.from_array(slope.astype(np.float32), f"{add.name}_prelu_slope")
             graph.initializer.append(weight)
             prelu = helper.make_node("PRelu", [source, weight.name], [add.output[0]], name=f"{add.name}_prelu")
-            removed = {node.name for node in (relu, add, *parts)}
-            kept = [node for node in graph.node if node.name not in removed]
-            position = next(index for index, node in enumerate(graph.node) if node.name == add.name)
-            position -= sum(node.name in removed for node in graph.node[:position])
-            del graph.node[:]
-            graph.node.extend(kept[:position] + [prelu] + kept[position:])
+            _replace_nodes(graph, [relu, producers[add.output[0]], *parts], [prelu])
             producers = {output: node for node in graph.node for output in node.output}
             fused.append(prelu.name)
             break
-    used = {name for node in graph.node for name in node.input}
+    _drop_unused_initializers(graph)
+    return fused
+
+
+def _replace_nodes(graph, parts, new):
+    """Replace (in place) the nodes ``parts`` (of ``graph.node`` as it is) by the nodes ``new``, placed where the
+    first of the parts was: the parts' inputs come before it."""
+    position = min(index for index, node in enumerate(graph.node) if any(node is part for part in parts))
+    kept = [node for node in graph.node if all(node is not part for part in parts)]
+    del graph.node[:]
+    graph.node.extend(kept[:position] + list(new) + kept[position:])
+
+
+def _drop_unused_initializers(graph):
+    """Remove (in place) the initializers no node of ``graph`` reads (a rewrite's leftover constants)."""
+    used = _used_names(graph)
     kept = [init for init in graph.initializer if init.name in used]
     del graph.initializer[:]
     graph.initializer.extend(kept)
-    return fused
 
 
 def _lrn_nodes(source, output, name, *, size, scale, beta, bias, channels, channels_first):
