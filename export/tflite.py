@@ -2,7 +2,10 @@
 
 Quantizations: ``float32``; ``float16`` (half-precision weights); ``dynamic`` (int8 weights, activations
 quantized on the fly); ``int8`` (full integer: weights and activations int8, calibrated on a representative
-set of images, float32 input and output; the LRN's SQUARE, POW and DIV and a SOFTMAX stay float). The file runs in the
+set of images, float32 input and output; the LRN's SQUARE, POW and DIV and a SOFTMAX stay float); ``int16x8``
+(int8 weights, int16 activations, calibrated likewise: for what 8-bit activations lose, such as a
+super-resolution net's picture and a classifier's near ties; LiteRT's reference kernels on a CPU, slower than
+float; the operators LiteRT has no 16-bit kernel for, such as PRELU and the LRN's, stay float). The file runs in the
 ``ai-edge-litert`` interpreter; its input is float32 RGB 0..255, (batch, H, W, 3), the model's preprocessing
 inside.
 
@@ -30,13 +33,14 @@ from keras_zoo.layers import DetectionOutput, batch_mixing
 log = logging.getLogger(__name__)
 
 # quantization -> the precision whose thresholds it must meet (export.report.THRESHOLDS)
-QUANTIZATIONS = {"float32": "float32", "float16": "float16", "dynamic": "int8", "int8": "int8"}
+QUANTIZATIONS = {"float32": "float32", "float16": "float16", "dynamic": "int8", "int8": "int8", "int16x8": "int8"}
+CALIBRATED = ("int8", "int16x8")  # the quantizations with integer activations, calibrated on representative images
 # operators a full-int8 model keeps in float: LRN's squares, fractional power and division lose the
 # classes in int8 (CIFAR-10 full: top-1 agreement 94% with them in float, far lower without); an int8 SOFTMAX
 # gives probabilities in steps of 1/256, which tie the best classes (GoogLeNet, random weights: top-1 agreement
 # 0% with it in int8, 94% in float)
 FLOAT_IN_INT8 = ["SQUARE", "POW", "DIV", "SOFTMAX"]
-WEIGHT_LEVELS = 127  # LiteRT's int8 weights: symmetric per output channel, -127..127
+WEIGHT_LEVELS = 127  # LiteRT's int8 weights (in int8 and int16x8): symmetric per output channel, -127..127
 
 
 def output_keys(model):
@@ -77,17 +81,17 @@ def _refuse_non_builtin_layers(model):
 def convert_tflite(model, *, quantization="float32", batch=1, representative=None):
     """The ``.tflite`` bytes of ``model`` (builtin operators only, checked).
 
-    ``representative`` (float32 images like the model's input) calibrates ``'int8'``.
+    ``representative`` (float32 images like the model's input) calibrates ``'int8'`` and ``'int16x8'``.
     """
     import keras
     import tensorflow as tf
 
     if quantization not in QUANTIZATIONS:
         raise common.ExportError(f"unknown quantization {quantization!r} (choose from {', '.join(QUANTIZATIONS)})")
-    if quantization == "int8" and representative is None:
-        raise common.ExportError("full int8 quantization needs representative images")
+    if quantization in CALIBRATED and representative is None:
+        raise common.ExportError(f"{quantization} quantization needs representative images")
     _refuse_non_builtin_layers(model)
-    if quantization == "int8":
+    if quantization in CALIBRATED:
         model = round_onto_grid(model, np.asarray(representative, np.float32), batch=batch)
     keys = output_keys(model)
 
@@ -110,10 +114,11 @@ def convert_tflite(model, *, quantization="float32", batch=1, representative=Non
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantization == "float16":
             converter.target_spec.supported_types = [tf.float16]
-        if quantization == "int8":
-            # int8 kernels everywhere but FLOAT_IN_INT8, which keep float builtin kernels
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
-                                                   tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantization in CALIBRATED:
+            # integer kernels everywhere but FLOAT_IN_INT8 (int8) or where LiteRT has none (int16x8): float builtins
+            integer = (tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantization == "int8" else
+                       tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8)
+            converter.target_spec.supported_ops = [integer, tf.lite.OpsSet.TFLITE_BUILTINS]
             images = np.resize(representative, (max(len(representative) // batch, 1) * batch,
                                                 *representative.shape[1:])).astype(np.float32)
 
@@ -276,8 +281,9 @@ def export_tflite(model, output, *, samples, reference, reference_logits=None, q
 def main(argv=None):
     parser = common.make_parser("python -m export.tflite", __doc__)
     parser.add_argument("--quantization", "-q", choices=sorted(QUANTIZATIONS), default="float32",
-                        help="float32, float16 weights, dynamic-range int8, or full int8")
-    common.add_calibration_options(parser, 32, "full int8")
+                        help="float32, float16 weights, dynamic-range int8, full int8, or int8 weights with int16 "
+                             "activations")
+    common.add_calibration_options(parser, 32, "full int8 and int16x8")
     options = parser.parse_args(argv)
     return common.run_main(lambda _: _main(options), argv)
 
@@ -285,7 +291,7 @@ def main(argv=None):
 def _main(options):
     job = common.prepare_job(options, "{name}." + options.quantization + ".tflite")
     representative = None
-    if options.quantization == "int8":
+    if options.quantization in CALIBRATED:
         representative = common.calibration_images(job, options)
     result = export_tflite(job.model, job.output, samples=job.samples, reference=job.reference,
                            reference_logits=job.reference_logits, quantization=options.quantization,

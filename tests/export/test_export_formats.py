@@ -207,9 +207,17 @@ def test_tflite_operators_names_custom_codes():
     assert tflite.operators(bytes(builder.Output())) == ["FlexErfinv", "CONV_2D"]
 
 
-@pytest.mark.parametrize("quantization", ["dynamic", "int8"])
+def tensor_types(content):
+    """The numpy types of a .tflite flatbuffer's tensors."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return {detail["dtype"] for detail in Interpreter(model_content=content).get_tensor_details()}
+
+
+@pytest.mark.parametrize("quantization", ["dynamic", "int8", "int16x8"])
 def test_tflite_int8_agrees_on_real_photos(quantization):
-    """LeNet with its real weights: the int8 model's top-1 agrees with Keras on >= 90% of real photos."""
+    """LeNet with its real weights: the int8 model's top-1 agrees with Keras on >= 90% of real photos (int16x8: its
+    activations int16, its weights int8)."""
     model = lenet()
     photos = common.sample_images((28, 28), 32, channels=1)
     expected = model.predict(photos, verbose=0)
@@ -217,15 +225,18 @@ def test_tflite_int8_agrees_on_real_photos(quantization):
     calibration = common.sample_images((28, 28), 48, channels=1)[16:]
     content = tflite.convert_tflite(model, quantization=quantization, representative=calibration)
     ops = tflite.operators(content)
-    if quantization == "int8":
+    if quantization != "dynamic":
         assert "QUANTIZE" in ops and "DEQUANTIZE" in ops
+        assert (np.int16 in tensor_types(content)) == (quantization == "int16x8")
+        assert np.int8 in tensor_types(content)
     got = run_litert(content, photos)
     assert np.mean(got.argmax(-1) == expected.argmax(-1)) >= 0.9
 
 
-def test_tflite_int8_needs_representative_images(model):
-    with pytest.raises(common.ExportError, match="representative"):
-        tflite.convert_tflite(model, quantization="int8")
+@pytest.mark.parametrize("quantization", tflite.CALIBRATED)
+def test_tflite_integer_activations_need_representative_images(model, quantization):
+    with pytest.raises(common.ExportError, match=f"{quantization} quantization needs representative images"):
+        tflite.convert_tflite(model, quantization=quantization)
 
 
 # ------------------------------------------------------------------------------------------------ ONNX
@@ -320,6 +331,29 @@ def test_commands_write_artifact_and_report(command, extra, artifact, keras_file
     data = json.loads((tmp_path / f"{output.name}.report.json").read_text())
     assert data["passed"] and data["samples"] == 4 and data["model"] == "small_zoo"
     assert "max rel error" in printed and "PASSED" in printed
+
+
+def test_tflite_command_writes_int16x8_calibrated_on_a_folder(tmp_path, capsys):
+    """``python -m export.tflite MODEL -q int16x8 --representative DIR``: LeNet (real weights) calibrated on the photos
+    of a folder, checked and reported."""
+    from PIL import Image
+
+    from keras_zoo.convert import save_model
+    from keras_zoo.images import sample_photos
+
+    source = save_model(lenet(), tmp_path / "lenet.keras")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, photo in list(sample_photos())[:6]:
+        Image.fromarray(photo.astype(np.uint8)).save(folder / f"{name}.png")
+    output = tmp_path / "lenet.tflite"
+    status = tflite.main([str(source), "-o", str(output), "-q", "int16x8", "--representative", str(folder),
+                          "--num-representative", "6", "--num-samples", "8"])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert np.int16 in tensor_types(output.read_bytes())
+    data = json.loads((tmp_path / f"{output.name}.report.json").read_text())
+    assert data["passed"] and "quantization: int16x8" in data["notes"], data
 
 
 @pytest.mark.parametrize("command", [saved_model, tflite, onnx_export])

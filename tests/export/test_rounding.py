@@ -122,16 +122,17 @@ def test_onnx_runtime_quantizes_the_rounded_weights_as_they_are(tmp_path):
     assert compared >= 5 and moved > 0
 
 
-def test_litert_quantizes_the_rounded_weights_as_they_are():
-    """convert_tflite(int8) writes the integers its copy rounded onto LiteRT's grid, for convolutions (grouped,
-    depthwise), the deconvolution and the Dense layer; the model given is left as it was."""
+@pytest.mark.parametrize("quantization", tflite.CALIBRATED)
+def test_litert_quantizes_the_rounded_weights_as_they_are(quantization):
+    """convert_tflite(int8, int16x8) writes the integers its copy rounded onto LiteRT's grid, for convolutions
+    (grouped, depthwise), the deconvolution and the Dense layer; the model given is left as it was."""
     model = small_zoo_model()
     before = [np.array(weight) for weight in model.get_weights()]
     images = np.random.default_rng(1).uniform(0, 255, (16, *SIZE, 3)).astype(np.float32)
     copy = tflite.round_onto_grid(model, images)
     for weight, kept in zip(model.get_weights(), before):
         np.testing.assert_array_equal(weight, kept)
-    content = tflite.convert_tflite(model, quantization="int8", representative=images)
+    content = tflite.convert_tflite(model, quantization=quantization, representative=images)
     kernels = {}  # each rounded kernel in LiteRT's layout: (O, kh, kw, C), depthwise (1, kh, kw, O), (O, K)
     for layer in copy.layers:
         if tflite._weight_form(layer) is None:
