@@ -19,13 +19,16 @@ UNTRAINED_ROW = "UNTRAINED (random): the parity check holds, the artifact classi
 # (A probability's error is its logits' absolute error, which grows with their size; the probabilities are held
 # to an absolute bound and their top-1 class instead. The softmax's Jacobian has infinity-norm <= 1/2, so
 # logits within float32's bound of logits up to +-100 move no probability by more than 5e-3; float16's bound
-# allows typical float16 errors, 1e-3 of such logits.) 'top1_agreement': the fraction of positions whose argmax
-# agrees, int8's criterion.
+# allows typical float16 errors, 1e-3 of such logits.) int8's criteria: 'top1_agreement', the fraction of
+# positions whose argmax agrees, for outputs with classes; 'psnr_db', 20 log10(range / RMS error) of the outputs
+# without (a super-resolution net's picture, one channel), the range the Keras output's (measured on real weights:
+# 40-47 dB for the int8 super-resolution models of tests/export/test_int8_real.py; 30 dB is an RMS error of 3%).
 THRESHOLDS = {
     "float32": {"max_rel_error": 1e-4, "probabilities_max_abs_error": 5e-3, "probabilities_top1_agreement": 1.0},
     "float16": {"max_rel_error": 1e-2, "probabilities_max_abs_error": 5e-2, "probabilities_top1_agreement": 1.0},
-    "int8": {"top1_agreement": 0.90},
+    "int8": {"top1_agreement": 0.90, "psnr_db": 30.0},
 }
+PSNR_CEILING = 200.0  # dB: an output equal to the Keras model's
 
 
 def _error(got, want):
@@ -42,7 +45,9 @@ def compare_outputs(candidate, reference, *, candidate_logits=None, reference_lo
     by 'probabilities_max_abs_error' and 'probabilities_top1_agreement' (where the artifact's best class is
     not the reference's, a near tie, the two within ``tie`` in the reference, still agrees). 'top1_agreement'
     is the fraction of positions (images, or pixels of dense outputs) where the argmax over the last axis
-    agrees, over every output with more than one channel; None when no output has one.
+    agrees, over every output with more than one channel; None when no output has one. 'psnr_db' is the least
+    20 log10(range / RMS error) over the outputs without classes (one channel), the range the reference's; None
+    when every output has classes.
     """
     if len(candidate) != len(reference):
         raise ExportError(f"the artifact has {len(candidate)} outputs, the Keras model {len(reference)}")
@@ -50,7 +55,7 @@ def compare_outputs(candidate, reference, *, candidate_logits=None, reference_lo
               for index in sorted(set(candidate_logits or {}) & set(reference_logits or {}))}
     judged = {"abs": 0.0, "rel": 0.0}
     probabilities = {"abs": 0.0, "rel": 0.0, "agree": 0, "total": 0}
-    agree, total = 0, 0
+    agree, total, psnr = 0, 0, []
     for index, (got, want) in enumerate(zip(candidate, reference)):
         got = np.asarray(got, np.float64)
         want = np.asarray(want, np.float64)
@@ -59,6 +64,8 @@ def compare_outputs(candidate, reference, *, candidate_logits=None, reference_lo
         if want.ndim >= 2 and want.shape[-1] > 1:
             agree += int((got.argmax(-1) == want.argmax(-1)).sum())
             total += want[..., 0].size
+        elif want.size:
+            psnr.append(_psnr(got, want))
         if index in logits:
             abs_error, rel_error = _error(got, want)
             probabilities["abs"] = max(probabilities["abs"], abs_error)
@@ -78,14 +85,27 @@ def compare_outputs(candidate, reference, *, candidate_logits=None, reference_lo
             "probabilities_max_abs_error": probabilities["abs"] if logits else None,
             "probabilities_max_rel_error": probabilities["rel"] if logits else None,
             "probabilities_top1_agreement": probabilities["agree"] / count if count else None,
-            "top1_agreement": agree / total if total else None}
+            "top1_agreement": agree / total if total else None, "psnr_db": min(psnr) if psnr else None}
+
+
+def _psnr(got, want):
+    """20 log10(range / RMS error) of ``got`` against ``want``, the range ``want``'s (its largest magnitude where it
+    is constant), at most :data:`PSNR_CEILING`."""
+    peak = float(np.ptp(want)) or float(np.abs(want).max()) or 1.0
+    error = float(np.sqrt(np.mean((got - want) ** 2)))
+    return min(PSNR_CEILING, 20 * np.log10(peak / error)) if error else PSNR_CEILING
 
 
 def thresholds(errors, precision):
     """The precision's criteria that apply to ``errors``: those of the probabilities only where an output a
-    softmax makes was judged on its logits."""
-    return {key: limit for key, limit in THRESHOLDS[precision].items()
-            if not key.startswith("probabilities_") or errors.get(key) is not None}
+    softmax makes was judged on its logits, PSNR only where an output has no classes, top-1 agreement unless
+    only such outputs were judged."""
+
+    def applies(key):
+        if key.startswith("probabilities_") or key == "psnr_db":
+            return errors.get(key) is not None
+        return key != "top1_agreement" or errors.get(key) is not None or errors.get("psnr_db") is None
+    return {key: limit for key, limit in THRESHOLDS[precision].items() if applies(key)}
 
 
 def _criterion(key, errors):
@@ -108,6 +128,9 @@ def check_thresholds(errors, precision):
                 failures.append("top-1 agreement needs an output with classes")
             elif value < limit:
                 failures.append(f"{_criterion(key, errors)} {value:.1%} < {limit:.0%}")
+        elif key == "psnr_db":
+            if value < limit:
+                failures.append(f"PSNR of the outputs without classes {value:.1f} dB < {limit:g} dB")
         elif value > limit:
             failures.append(f"{_criterion(key, errors)} {value:.3g} > {limit:g}")
     return failures
@@ -169,6 +192,9 @@ class ParityReport:
                                        f"{value('probabilities_top1_agreement', True)}"
                                        + (f" (near ties within {tie:g} agree)" if tie else ""))]
         rows.append(("top-1 agreement", value("top1_agreement", True)))
+        if errors.get("psnr_db") is not None:
+            rows.append(("PSNR", f"{errors['psnr_db']:.1f} dB (outputs without classes; peak: the Keras output's "
+                                 "range)"))
         for runtime, speed in self.speed.items():
             threads = f", {speed['threads']} threads" if speed.get("threads") else ""
             timed = f" ({speed['timed']})" if speed.get("timed") else ""
@@ -185,7 +211,7 @@ def build_report(*, format, model, artifact, precision, candidate, reference, ca
                  reference_logits=None, file_size=0, speed=None, notes=(), untrained=False):
     """A :class:`ParityReport` from the artifact's and the Keras model's outputs on the same samples (and the
     logits of the outputs a softmax makes, ``{output index: array}``, which are judged instead: int8 artifacts
-    are judged on their top-1 agreement alone)."""
+    are judged on their top-1 agreement alone, and their outputs without classes on PSNR)."""
     tie = THRESHOLDS[precision].get("probabilities_max_abs_error", 0.0)
     errors = compare_outputs(candidate, reference, candidate_logits=candidate_logits,
                              reference_logits=reference_logits, tie=tie)

@@ -277,7 +277,7 @@ def export_engine(onnx_paths, output, *, samples, reference, output_names, refer
     result = None
     with atomic_output(output) as tmp:
         paths, positions = dict(onnx_paths), {}
-        if reference_logits and plan.onnx != "int8":  # int8 is judged on its top-1 agreement alone
+        if reference_logits and plan.onnx != "int8":  # int8 is judged on top-1 agreement and PSNR, not logits
             proto = onnx_export.load_onnx(onnx_paths[plan.onnx])
             positions = onnx_export.add_logits_outputs(proto)
             if positions:

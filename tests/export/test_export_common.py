@@ -123,6 +123,34 @@ def test_thresholds_per_precision():
     assert report.check_thresholds({**good, "top1_agreement": 0.85}, "int8") == ["top-1 agreement 85.0% < 90%"]
 
 
+def test_int8_judges_outputs_without_classes_on_psnr():
+    """An int8 artifact's one-channel output (a super-resolution net's picture) is held to PSNR >= 30 dB against
+    the Keras output, its range the peak; top-1 agreement only where an output has classes."""
+    rng = np.random.default_rng(0)
+    picture = rng.uniform(0, 1, (2, 8, 8, 1))
+    noise = rng.normal(size=picture.shape)
+    noise *= 0.01 / np.sqrt(np.mean(noise ** 2))  # RMS 1% of a range of about 1: about 40 dB
+    errors = report.compare_outputs([picture + noise], [picture])
+    assert errors["top1_agreement"] is None
+    assert errors["psnr_db"] == pytest.approx(20 * np.log10(np.ptp(picture) / 0.01))
+    assert report.check_thresholds(errors, "int8") == [] and list(report.thresholds(errors, "int8")) == ["psnr_db"]
+    worse = report.compare_outputs([picture + 5 * noise], [picture])  # about 26 dB
+    assert report.check_thresholds(worse, "int8") == [f"PSNR of the outputs without classes {worse['psnr_db']:.1f} "
+                                                      "dB < 30 dB"]
+    assert report.compare_outputs([picture], [picture])["psnr_db"] == report.PSNR_CEILING
+    # with a classifier's output beside it, both criteria apply; the least PSNR counts
+    scores = np.eye(3)[[0, 1]]
+    both = report.compare_outputs([scores, picture + 5 * noise, picture + noise], [scores, picture, picture])
+    assert both["top1_agreement"] == 1.0 and both["psnr_db"] == pytest.approx(worse["psnr_db"])
+    assert list(report.thresholds(both, "int8")) == ["top1_agreement", "psnr_db"]
+    # neither: nothing to judge an int8 artifact by
+    assert report.check_thresholds({"max_abs_error": 0.0, "max_rel_error": 0.0, "top1_agreement": None,
+                                    "psnr_db": None}, "int8") == ["top-1 agreement needs an output with classes"]
+    table = report.build_report(format="tflite", model="sr", artifact="sr.tflite", precision="int8",
+                                candidate=[picture + noise], reference=[picture]).table()
+    assert "PSNR" in table and "dB" in table and "PASSED" in table
+
+
 def test_report_json_and_table(tmp_path):
     reference = [np.array([[1.0, 2.0], [3.0, 4.0]])]
     result = report.build_report(format="onnx", model="m", artifact=tmp_path / "m.onnx", precision="float32",

@@ -11,6 +11,7 @@ int8 tensors. The measured figures are printed (pytest -s) and are in the assert
 """
 
 import collections
+import pathlib
 
 import keras
 import numpy as np
@@ -204,6 +205,31 @@ def test_int8_super_resolution_keeps_its_gain_over_bicubic(name, tmp_path):
         print(texts[form][1])
     for form, (kept, text) in texts.items():
         assert kept >= KEPT[name][FORMS.index(form)] * gain, text
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_int8_exporters_judge_a_picture_on_psnr(form, tmp_path):
+    """The exporters check and write FSRCNN's integer forms (its output a picture, no classes: judged on PSNR against
+    the Keras output, 40-46 dB here) and report the figure."""
+    build, scale, _, transposed, _ = SUPER_RESOLUTION["FSRCNN"]
+    scored, calibration = y_crops()
+    images, calibration = (sr.batch([lr for _, lr, _ in sr.cases(crops, scale).values()], transpose=transposed)
+                           .astype(np.float32) for crops in (scored, calibration))
+    model = build(images.shape[1:3])
+    reference = [model.predict(images, verbose=0)]
+    if form == "onnxruntime":
+        fp32 = tmp_path / "fsrcnn.onnx"
+        onnx_export.write_onnx(onnx_export.convert_onnx(model), fp32)
+        result = onnx_export.export_onnx_int8(fp32, tmp_path / "fsrcnn.int8.onnx", samples=images,
+                                              reference=reference, calibration=calibration)
+    else:
+        result = tflite.export_tflite(model, tmp_path / "fsrcnn.tflite", samples=images, reference=reference,
+                                      quantization="int8" if form == "litert" else "int16x8",
+                                      representative=calibration, batch=len(images))
+    print(f"FSRCNN {form}: PSNR {result.errors['psnr_db']:.1f} dB against float32")
+    assert result.passed, result.failures
+    assert result.errors["top1_agreement"] is None and result.errors["psnr_db"] >= 38, result.errors
+    assert pathlib.Path(result.artifact).is_file() and "PSNR" in result.table()
 
 
 # -------------------------------------------------------------------------------- int8 from end to end
