@@ -20,6 +20,7 @@ import logging
 import pathlib
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -41,6 +42,7 @@ CALIBRATED = ("int8", "int16x8")  # the quantizations with integer activations, 
 # 0% with it in int8, 94% in float)
 FLOAT_IN_INT8 = ["SQUARE", "POW", "DIV", "SOFTMAX"]
 WEIGHT_LEVELS = 127  # LiteRT's int8 weights (in int8 and int16x8): symmetric per output channel, -127..127
+INTERPRETER_DEPRECATED = r"\s*Warning: tf\.lite\.Interpreter is deprecated"  # TensorFlow's own, for its own calls
 
 
 def output_keys(model):
@@ -127,13 +129,15 @@ def convert_tflite(model, *, quantization="float32", batch=1, representative=Non
 
             converter.representative_dataset = calibration
         try:
-            if quantization == "int8":
-                options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=FLOAT_IN_INT8)
-                content = tf.lite.experimental.QuantizationDebugger(
-                    converter=converter, debug_dataset=calibration,
-                    debug_options=options).get_nondebug_quantized_model()
-            else:
-                content = converter.convert()
+            with warnings.catch_warnings():  # TensorFlow's calibrator runs tf.lite.Interpreter, which warns of itself
+                warnings.filterwarnings("ignore", INTERPRETER_DEPRECATED, UserWarning)
+                if quantization == "int8":
+                    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=FLOAT_IN_INT8)
+                    content = tf.lite.experimental.QuantizationDebugger(
+                        converter=converter, debug_dataset=calibration,
+                        debug_options=options).get_nondebug_quantized_model()
+                else:
+                    content = converter.convert()
         except Exception as error:  # the converter raises its own ConverterError and others
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise common.ExportError(f"{model.name}: TFLite conversion ({quantization}) failed: {first}") from None

@@ -234,6 +234,19 @@ def test_tflite_int8_agrees_on_real_photos(quantization):
 
 
 @pytest.mark.parametrize("quantization", tflite.CALIBRATED)
+def test_tflite_calibration_keeps_tensorflows_own_deprecation_warning_quiet(model, quantization):
+    """TensorFlow's calibrator runs tf.lite.Interpreter, which warns users to migrate from it; the export shows
+    no such warning (keras_zoo runs files with ai_edge_litert)."""
+    import warnings
+
+    images = np.random.default_rng(0).uniform(0, 255, (4, *model.inputs[0].shape[1:])).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tflite.convert_tflite(model, quantization=quantization, representative=images)
+    assert not [w for w in caught if "tf.lite.Interpreter is deprecated" in str(w.message)]
+
+
+@pytest.mark.parametrize("quantization", tflite.CALIBRATED)
 def test_tflite_integer_activations_need_representative_images(model, quantization):
     with pytest.raises(common.ExportError, match=f"{quantization} quantization needs representative images"):
         tflite.convert_tflite(model, quantization=quantization)
