@@ -183,7 +183,8 @@ def test_without_reference_logits_the_exported_models_own_are_taken(resnet_like,
     images = samples()[:4]
     result = onnx_export.export_onnx(folded, tmp_path / "m.onnx", samples=images,
                                      reference=common.keras_outputs(folded, images))
-    assert result.passed and result.errors["judged_on"] == "logits" and result.errors["max_rel_error"] < 1e-5
+    # ONNX Runtime's and TensorFlow's float sums: below 1e-5 of the logits on an Intel CPU, 1.2e-5 on an AMD EPYC
+    assert result.passed and result.errors["judged_on"] == "logits" and result.errors["max_rel_error"] < 1e-4
 
 
 def test_with_logits_finds_the_tensors_softmax_layers_take():
