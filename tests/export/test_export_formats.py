@@ -6,6 +6,7 @@ ONNX Runtime) and compared with the Keras model's outputs.
 
 import io
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -237,8 +238,6 @@ def test_tflite_int8_agrees_on_real_photos(quantization):
 def test_tflite_calibration_keeps_tensorflows_own_deprecation_warning_quiet(model, quantization):
     """TensorFlow's calibrator runs tf.lite.Interpreter, which warns users to migrate from it; the export shows
     no such warning (keras_zoo runs files with ai_edge_litert)."""
-    import warnings
-
     images = np.random.default_rng(0).uniform(0, 255, (4, *model.inputs[0].shape[1:])).astype(np.float32)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
