@@ -123,11 +123,11 @@ class KerasRunner:
     def __init__(self, path, *, batch=8, num_threads=None):
         import tensorflow as tf
 
-        import keras
+        from keras_zoo.weights import load_keras_file
 
         self.num_threads = num_threads or cpu_threads()
         tf.config.threading.set_intra_op_parallelism_threads(self.num_threads)
-        self.model = keras.saving.load_model(str(path))
+        self.model = load_keras_file(path)
         self.batch, self.fixed = batch, False
 
     def __call__(self, images):

@@ -22,7 +22,7 @@ from keras_zoo.convert import from_caffe, from_matconvnet
 from keras_zoo.downloads import WeightsUnavailable
 from keras_zoo.models import get_model
 from keras_zoo.models.architecture import resolve_weights
-from keras_zoo.weights import untrained as asks_untrained
+from keras_zoo.weights import load_keras_file, untrained as asks_untrained
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _from_file(path, weights, size):
     if weights not in (None, "imagenet"):
         raise ValueError(f"{path}: weights {weights!r} do not apply to a {suffix} file (its weights are inside)")
     if suffix == ".keras":
-        model = keras.saving.load_model(path)
+        model = load_keras_file(path)
     elif suffix == ".mat":
         model = from_matconvnet(path, input_shape=size)
     else:

@@ -9,7 +9,10 @@ only when a source is not cached yet. Nothing here builds models or knows the bu
 import logging
 import os
 import pathlib
+import warnings
+import zipfile
 
+import keras
 import numpy as np
 
 from converters.caffe import read_mean_file
@@ -22,6 +25,8 @@ from keras_zoo.porting import file_format, graph_meta, port_by_rules, read_graph
 log = logging.getLogger(__name__)
 
 WEIGHT_SUFFIXES = (".caffemodel", ".mat", ".weights.h5", ".keras")
+# what Keras' warning says where a load it completes leaves layers as built (a file without their group)
+KERAS_KEPT_INITIAL = "freshly-initialized weights"
 
 
 def untrained(weights):
@@ -80,12 +85,37 @@ def _load_file(model, card, path, skip):
     elif name.endswith(".weights.h5") and cache.is_by_name_file(path):
         cache.load_by_name(model, path, skip=skip)
     elif name.endswith((".weights.h5", ".keras")):
-        try:
-            model.load_weights(path)
-        except (ValueError, OSError, KeyError) as error:
-            raise ConversionError(f"cannot load into {model.name}: {error}", path=path) from None
+        load_keras_file(path, into=model)
     else:
         raise ConversionError("weights must be a .caffemodel, .mat, .weights.h5 or .keras file", path=path)
+
+
+def load_keras_file(path, *, into=None):
+    """The model of the ``.keras`` file ``path``, or ``into`` given the weights of a ``.keras`` / ``.weights.h5``
+    file. Every failure is one ConversionError naming the file, and so is a load Keras completes with layers left
+    at their initial values (a file without their weights' group: Keras only warns, and its model computes
+    something else)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConversionError("no such Keras file", path=path)
+    if path.name.lower().endswith(".keras") and not zipfile.is_zipfile(path):
+        raise ConversionError("not a .keras archive: no complete zip file (truncated, or another format)", path=path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = keras.saving.load_model(path) if into is None else into
+            if into is not None:
+                into.load_weights(path)
+        except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile) as error:
+            target = f"into {into.name}" if into is not None else "the model"
+            raise ConversionError(f"cannot load {target}: {error}", path=path) from None
+    kept = [str(warning.message) for warning in caught if KERAS_KEPT_INITIAL in str(warning.message)]
+    if kept:
+        raise ConversionError(f"the file leaves layers of {model.name} at their initial values (Keras: "
+                              f"{kept[0]})", path=path)
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return model
 
 
 def _refuse_unloaded(model, loaded, skip, path):

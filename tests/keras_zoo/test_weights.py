@@ -7,7 +7,10 @@ import multiprocessing
 import os
 import shutil
 import threading
+import warnings
+import zipfile
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -251,8 +254,91 @@ def test_load_weights_paths(tmp_path):
     assert weights.load_weights(target, ModelCard("Test"), None) is None
     with pytest.raises(ConversionError, match="no such weights file"):
         weights.load_weights(target, ModelCard("Test"), str(tmp_path / "absent.weights.h5"))
-    with pytest.raises(ConversionError, match="model.weights.h5"):
-        weights.load_weights(_small_model(units=7), ModelCard("Test"), str(keras_weights))
+    with warnings.catch_warnings():  # Keras' warning of layers kept as built does not come before the error
+        warnings.simplefilter("error")
+        with pytest.raises(ConversionError, match="model.weights.h5.*cannot load into"):
+            weights.load_weights(_small_model(units=7), ModelCard("Test"), str(keras_weights))
+
+
+@keras.saving.register_keras_serializable("tests_keras_zoo")
+class _NestedPair(keras.layers.Layer):
+    """Two Dense layers held in a list inside a list: Keras saves their weights under a ``container`` group."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.parts = [[keras.layers.Dense(3, name="first"), keras.layers.Dense(3, name="second")]]
+
+    def build(self, input_shape):
+        for part in self.parts[0]:
+            part.build(input_shape)
+
+    def call(self, x):
+        return self.parts[0][1](self.parts[0][0](x))
+
+
+def _nested_model():
+    inputs = keras.Input((3,))
+    return keras.Model(inputs, _NestedPair(name="pair")(inputs))
+
+
+def _without_container(weights_file):
+    """Deletes the one ``container`` group of a Keras weights file."""
+    with h5py.File(weights_file, "r+") as f:
+        groups = []
+        f.visit(groups.append)
+        (container,) = [name for name in groups if name.endswith("/container")]
+        del f[container]
+
+
+def test_keras_files_that_leave_layers_as_built_are_refused(tmp_path):
+    """Keras completes a load whose file lacks a nested container's group, keeping those layers' initial values
+    with only a warning (the file of an older Keras, or an edited one): keras_zoo refuses it, naming the file."""
+    source = _nested_model()
+    _randomize(source, 4)
+    weights_file, model_file = tmp_path / "pair.weights.h5", tmp_path / "pair.keras"
+    source.save_weights(weights_file)
+    source.save(model_file)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        intact = weights.load_keras_file(model_file)
+        into = weights.load_keras_file(weights_file, into=_nested_model())
+    for model in (intact, into):
+        for a, b in zip(model.weights, source.weights, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+    _without_container(weights_file)
+    with pytest.raises(ConversionError, match=r"pair\.weights\.h5.*initial values"):
+        weights.load_keras_file(weights_file, into=_nested_model())
+    with pytest.raises(ConversionError, match=r"pair\.weights\.h5.*initial values"):  # through the builders' call
+        weights.load_weights(_nested_model(), ModelCard("Test"), str(weights_file))
+
+    edited = tmp_path / "edited.keras"
+    with zipfile.ZipFile(model_file) as archive, zipfile.ZipFile(edited, "w") as out:
+        for member in archive.namelist():
+            data = archive.read(member)
+            if member == "model.weights.h5":
+                (tmp_path / member).write_bytes(data)
+                _without_container(tmp_path / member)
+                data = (tmp_path / member).read_bytes()
+            out.writestr(member, data)
+    with pytest.raises(ConversionError, match=r"edited\.keras.*initial values"):
+        weights.load_keras_file(edited)
+
+
+def test_broken_keras_files_get_one_clear_error(tmp_path):
+    model_file = tmp_path / "small.keras"
+    _small_model().save(model_file)
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(model_file.read_bytes()[:model_file.stat().st_size // 2])
+    with pytest.raises(ConversionError, match=r"truncated\.keras.*not a \.keras archive"):
+        weights.load_keras_file(truncated)
+    with pytest.raises(ConversionError, match=r"absent\.keras.*no such Keras file"):
+        weights.load_keras_file(tmp_path / "absent.keras")
+    not_keras = tmp_path / "other.keras"
+    with zipfile.ZipFile(not_keras, "w") as archive:
+        archive.writestr("readme.txt", "not a model")
+    with pytest.raises(ConversionError, match=r"other\.keras.*cannot load the model"):
+        weights.load_keras_file(not_keras)
 
 
 @pytest.fixture

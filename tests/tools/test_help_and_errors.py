@@ -104,6 +104,19 @@ def test_a_failure_is_one_error_line(command, tmp_path, capsys):
                    for line in lines), err
 
 
+@pytest.mark.parametrize("command", ["python -m export.onnx", "python -m export.tflite", "python -m export.saved_model",
+                                     "python -m keras_zoo diagram"])
+def test_a_truncated_keras_file_is_named_in_one_error_line(command, tmp_path, capsys):
+    broken = tmp_path / "net.keras"
+    broken.write_bytes(b"PK\x03\x04" + bytes(100))  # a zip's first bytes, the rest cut off
+    status, out, err = run(command, [str(broken), "-o", str(tmp_path / "out")] if command.startswith("python -m export")
+                           else [str(broken)], capsys)
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert status not in (0, None) and lines == [f"error: {broken}: not a .keras archive: no complete zip file "
+                                                 "(truncated, or another format)"], (status, out, err)
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_missing_file_hint_reads_plainly(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_ZOO_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("KERAS_ZOO_OFFLINE", "1")
