@@ -103,8 +103,10 @@ def load_keras_file(path, *, into=None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = keras.saving.load_model(path) if into is None else into
-            if into is not None:
+            if into is None:
+                model = keras.saving.load_model(path)
+            else:
+                model = into
                 into.load_weights(path)
         except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile) as error:
             target = f"into {into.name}" if into is not None else "the model"
