@@ -60,8 +60,8 @@ ADDED = [
 ENGINE_STATUS = 3  # export.trt: the ONNX files are written and verified, but this machine builds no engine
 EXPECTED = [
     (r"^python -m export\.trt ", "trt", "no NVIDIA GPU or TensorRT here: exit status 3 after the ONNX files"),
-    (r"(-q|--quantize|--precision) int(8|16x8)", "int8",
-     "int8 of random weights: class scores nearly tied, its top-1 check may fail (exit status 1)"),
+    (r"(-q|--quantize|--precision) (int8|int16x8|dynamic)", "int8",
+     "int8 (dynamic included) of random weights: class scores nearly tied, its top-1 check may fail (exit status 1)"),
 ]
 
 # the lines that take tens of seconds each on two cores (marked slow; they still run)
