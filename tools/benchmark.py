@@ -2,9 +2,9 @@
 
 1. Cached-load time: ``keras_zoo.VGG16(weights='imagenet')`` (from the converted cache) over
    ``keras.applications.VGG16(weights=<local .h5>)``; target <= 1.2.
-2. Keras speed, interleaved in one process: images/s of ``keras_zoo.ResNet50()`` as built (batch norms folded,
-   the default) and unfolded (``fold_batchnorm=False``) over ``keras.applications.ResNet50`` at batch 1 and 16;
-   target >= 1.1 as built.
+2. Keras speed, interleaved in one process: images/s of each zoo builder with a keras.applications counterpart
+   (ResNet50, ResNet101, ResNet152, VGG16, VGG19) as built (batch norms folded, the default) and, where it has
+   batch norms, unfolded (``fold_batchnorm=False``), over its counterpart at batch 1 and 16; target >= 1.1 as built.
 3. The speed table (:mod:`export.bench`) of GoogLeNet, ResNet-50, VGG-16 and CaffeNet at batch 1 and 16:
    keras.applications, keras_zoo as built and unfolded, SavedModel, ONNX Runtime fp32/int8, LiteRT
    fp32/fp16/int8 and OpenCV DNN, each alone in a fresh process; images/s, ratio to keras_zoo as built, share of
@@ -121,17 +121,27 @@ def images_per_second(models, batch, seconds):
     return [rounds * batch / total for total in spent]
 
 
-def speeds(batches, seconds):
-    """{batch: images/s of [keras_zoo.ResNet50 as built, unfolded, keras.applications.ResNet50]}."""
+# zoo builders with a keras.applications counterpart of the same name
+COUNTERPARTS = ("ResNet50", "ResNet101", "ResNet152", "VGG16", "VGG19")
+
+
+def speeds(name, batches, seconds):
+    """{batch: images/s of [keras_zoo.<name> as built, keras.applications.<name>, keras_zoo.<name> unfolded]};
+    without batch norms to fold, the unfolded model is the built one and is left out."""
     import keras
 
     import keras_zoo
 
-    with zoo_cache_for("ResNet50"):
-        built = keras_zoo.ResNet50(weights="imagenet")
-        unfolded = keras_zoo.ResNet50(weights="imagenet", fold_batchnorm=False)
-    reference = keras.applications.ResNet50(weights=None)
-    return {batch: images_per_second([built, unfolded, reference], batch, seconds) for batch in batches}
+    with zoo_cache_for(name):
+        built = getattr(keras_zoo, name)(weights="imagenet")
+        unfolded = getattr(keras_zoo, name)(weights="imagenet", fold_batchnorm=False)
+    models = [built, getattr(keras.applications, name)(weights=None)]
+    if len(unfolded.layers) != len(built.layers):
+        models.append(unfolded)
+    try:
+        return {batch: images_per_second(models, batch, seconds) for batch in batches}
+    finally:
+        keras.backend.clear_session()
 
 
 @contextlib.contextmanager
@@ -178,6 +188,8 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--skip-load", action="store_true", help="skip 1., the cached-load time")
     parser.add_argument("--skip-speed", action="store_true", help="skip 2., the interleaved Keras speeds")
+    parser.add_argument("--speed-models", nargs="+", default=list(COUNTERPARTS), choices=COUNTERPARTS,
+                        metavar="NAME", help=f"zoo builders of 2. (of {', '.join(COUNTERPARTS)})")
     parser.add_argument("--table-models", nargs="*", default=list(TABLE_PROTOTXTS),
                         help="zoo models of the speed table (none: skip it)")
     parser.add_argument("--prototxts", type=pathlib.Path, default=FIXTURES, metavar="DIR",
@@ -192,11 +204,11 @@ def main(argv=None):
             note = " (untrained-weight files of the same size: no original weights here)" if synthetic else ""
             print(f"VGG16 cached load: keras_zoo {zoo:.2f} s, keras.applications {reference:.2f} s, "
                   f"ratio {zoo / reference:.2f} (target <= 1.2){note}")
-        if not options.skip_speed:
-            for batch, (built, unfolded, reference) in speeds(options.batches, options.seconds).items():
-                print(f"ResNet50 batch {batch:>2}, interleaved in one process: keras_zoo {built:.1f} images/s as built "
-                      f"({unfolded:.1f} unfolded), keras.applications {reference:.1f} images/s; ratio "
-                      f"{built / reference:.2f} as built (target >= 1.1), {unfolded / reference:.2f} unfolded")
+        for name in [] if options.skip_speed else options.speed_models:
+            for batch, (built, reference, *unfolded) in speeds(name, options.batches, options.seconds).items():
+                print(f"{name} batch {batch:>2}, interleaved in one process: keras_zoo {built:.1f} images/s as built, "
+                      f"keras.applications {reference:.1f}: ratio {built / reference:.2f} (target >= 1.1)"
+                      + "".join(f"; unfolded {value:.1f}, ratio {value / reference:.2f}" for value in unfolded))
         if options.table_models:
             from export.bench import print_benchmark
 
