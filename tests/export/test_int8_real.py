@@ -191,28 +191,42 @@ def caffe_net(prototxt, caffemodel, output):
     return build
 
 
-def lapsrn(size):
-    return keras_zoo.from_matconvnet(fixture_path(f"{sr.REAL}lapsrn/LapSRN_x2.mat"), input_shape=size)
+def lapsrn(scale):
+    return lambda size: keras_zoo.from_matconvnet(fixture_path(f"{sr.REAL}lapsrn/LapSRN_x{scale}.mat"),
+                                                  input_shape=size)
+
+
+def mslapsrn(scale):
+    """MS-LapSRN's path from its x``scale`` input to its x``scale`` output (the weights shared by every scale)."""
+    return lambda size: keras_zoo.from_matconvnet(fixture_path(f"{sr.REAL}mslapsrn/MSLapSRN_D5R2.mat"),
+                                                  input_shape={f"x{scale}SR_LR": size},
+                                                  outputs=[f"x{scale}SR_{scale}x_output"])
+
+
+def idn(scale):
+    return caffe_net(f"idn/IDN_x{scale}_deploy.prototxt", f"idn/IDN_x{scale}.caffemodel", "upsample")
 
 
 # name: (builder of the input size, scale, what goes in: 'lr' or 'bicubic', transposed, scores)
 SUPER_RESOLUTION = {
     "VDSR": (caffe_net("vdsr/VDSR_net_deploy.prototxt", "vdsr/VDSR_Adam.caffemodel", "sum"), 3, "bicubic", True,
              sr.vdsr_scores),
-    "IDN x3": (caffe_net("idn/IDN_x3_deploy.prototxt", "idn/IDN_x3.caffemodel", "upsample"), 3, "lr", False,
-               sr.idn_scores),
+    **{f"IDN x{scale}": (idn(scale), scale, "lr", False, sr.idn_scores) for scale in (2, 3, 4)},
     "FSRCNN": (caffe_net("fsrcnn/FSRCNN_mat.prototxt", "fsrcnn/snapshot_iter_2546000.caffemodel", "deconv"), 3, "lr",
                True, sr.fsrcnn_scores),
-    "LapSRN x2": (lapsrn, 2, "lr", False, sr.lapsrn_scores),
+    **{f"LapSRN x{scale}": (lapsrn(scale), scale, "lr", False, sr.lapsrn_scores) for scale in (2, 4)},
+    **{f"MS-LapSRN x{scale}": (mslapsrn(scale), scale, "lr", False, sr.lapsrn_scores) for scale in (2, 4, 8)},
 }
 # Share of float32's mean PSNR gain over bicubic that int8 keeps, per form. Measured (ONNX Runtime's 7-bit weights,
-# LiteRT): VDSR 96%, 95%; IDN x3 95%, 96%; LapSRN x2 89%, 89%; FSRCNN 63%, 64%. Before export.rounding, fuse_prelu and
-# the float image path (export.onnx.image_path): LapSRN x2 76% in ONNX Runtime's form (its upsampling of the input
-# image in int8 cost 12 points); FSRCNN worse than bicubic there (-74%) and 49% in LiteRT. FSRCNN maps the LR image
-# to the HR image itself (the others predict a residual added to the image in float), so int8's error lands in the
-# picture: with every weight and tensor float but one, each of its 17 int8 tensors costs up to 9 points (conv7's
-# output), and they add up. LiteRT's int16x8 (int16 activations): VDSR 98%, IDN x3 98%, LapSRN x2 94%, FSRCNN 95%.
-KEPT = {"VDSR": (0.8, 0.8, 0.9), "IDN x3": (0.8, 0.8, 0.9), "LapSRN x2": (0.8, 0.8, 0.9), "FSRCNN": (0.5, 0.55, 0.9)}
+# LiteRT): VDSR 96%, 95%; IDN x2 93%, 95%; x3 95%, 96%; x4 99%, 98%; LapSRN x2 89%, 89%; x4 94%, 95%; MS-LapSRN x2
+# 90%, 88%; x4 87%, 95%; x8 95%, 100%; FSRCNN 63%, 64%. Before export.rounding, fuse_prelu and the float image path
+# (export.onnx.image_path): LapSRN x2 76% in ONNX Runtime's form (its upsampling of the input image in int8 cost 12
+# points); FSRCNN worse than bicubic there (-74%) and 49% in LiteRT. FSRCNN maps the LR image to the HR image itself
+# (the others predict a residual added to the image in float), so int8's error lands in the picture: with every
+# weight and tensor float but one, each of its 17 int8 tensors costs up to 9 points (conv7's output), and they add
+# up. LiteRT's int16x8 (int16 activations): 94-101%, FSRCNN 95%; MS-LapSRN's was worse than bicubic (-76% to -401%)
+# before export.tflite.rescale_shared_biases (its recursions call each convolution twice).
+KEPT = {name: (0.5, 0.55, 0.9) if name == "FSRCNN" else (0.8, 0.8, 0.9) for name in SUPER_RESOLUTION}
 FORMS = ("onnxruntime", "litert", "litert int16x8")
 
 
