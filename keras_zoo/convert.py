@@ -37,7 +37,8 @@ def from_caffe(prototxt, caffemodel=None, *, input_shape=None, preprocessing=Non
     return folding.fold_batchnorm(model) if fold_batchnorm else model
 
 
-def from_matconvnet(path, *, input_shape=None, normalize=False, name=None, fold_batchnorm=False, outputs=None):
+def from_matconvnet(path, *, input_shape=None, normalize=False, scale=1.0, name=None, fold_batchnorm=False,
+                    outputs=None):
     """A Keras model computing what MatConvNet computes for the network in ``path`` (SimpleNN or DagNN).
 
     ``input_shape``: (H, W) or (C, H, W) of the image inputs, or ``{input name: shape}``. ``outputs``: the
@@ -45,10 +46,14 @@ def from_matconvnet(path, *, input_shape=None, normalize=False, name=None, fold_
     layers they need are converted, so a custom loss or metric class off their path does not matter. The inputs
     are the variables those layers read that no layer writes, in the order first read; inputs and outputs are named
     after the variables. ``normalize=True`` bakes the file's ``meta.normalization`` (average image or pixel) into
-    the model (on the first input); ``fold_batchnorm`` as in :func:`from_caffe`.
+    the model (on the first input); ``scale`` multiplies the first input after that (1/255: a net of 0..1 images
+    then takes 0..255, as the exporters' photos are); ``fold_batchnorm`` as in :func:`from_caffe`.
     """
     graph = read_matconvnet(path, input_shape=input_shape, outputs=outputs)
-    preprocessing = Preprocessing.from_normalization(graph.meta.get("normalization")) if normalize else None
+    preprocessing = None
+    if normalize or scale != 1.0:
+        preprocessing = Preprocessing.from_normalization(graph.meta.get("normalization") if normalize else None,
+                                                         scale=scale)
     model = build_model(graph, preprocessing=preprocessing, name=name)
     return folding.fold_batchnorm(model) if fold_batchnorm else model
 

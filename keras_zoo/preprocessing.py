@@ -25,13 +25,14 @@ class Preprocessing:
             self.mean = mean
 
     @classmethod
-    def from_normalization(cls, normalization):
-        """From MatConvNet's ``meta.normalization`` as the reader gives it (``{'mean': (C,) or (C,H,W)}``).
+    def from_normalization(cls, normalization, scale=1.0):
+        """From MatConvNet's ``meta.normalization`` as the reader gives it (``{'mean': (C,) or (C,H,W)}``), then
+        ``scale``.
 
         MatConvNet networks take RGB already; nothing is flipped.
         """
         mean = (normalization or {}).get("mean")
-        return cls(mean=mean)
+        return cls(mean=mean, scale=scale)
 
     @classmethod
     def from_card(cls, input_spec, mean=None):

@@ -5,9 +5,12 @@
     python tools/convert_matconvnet.py dncnn.mat -o dncnn.keras --input-shape 256,256
     python tools/convert_matconvnet.py imagenet-vgg-f.mat -o vgg_f_rgb.keras --normalize
     python tools/convert_matconvnet.py MSLapSRN_D5R2.mat -o x4.keras --outputs x4SR_2x_output,x4SR_4x_output
+    python tools/convert_matconvnet.py LapSRN_x2.mat -o lapsrn.keras --scale 0.00392156862745098
 
 The model takes NHWC input in the .mat's own channel order (RGB for MatConvNet's ImageNet models) with no
-preprocessing, unless --normalize bakes in the file's meta.normalization (average image or pixel). Outputs are
+preprocessing, unless --normalize bakes in the file's meta.normalization (average image or pixel) and --scale a
+factor after it: a net of 0..1 images (super-resolution, denoising) converted with --scale 1/255 takes 0..255,
+the range the exporters' check and calibration photos are in. Outputs are
 the net's outputs without its training losses, or the variables --outputs names (in that order); only the layers
 they need are converted. Inputs and outputs are named after the variables and layers after the .mat layers; the
 file loads with keras.saving.load_model once keras_zoo is imported.
@@ -39,6 +42,9 @@ def main(argv=None):
                         help="input size (default: the file's meta, else any size)")
     parser.add_argument("--normalize", action="store_true",
                         help="bake meta.normalization (the average image) into the model")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply the input by this after the average image (1/255: a net of 0..1 images "
+                             "takes 0..255)")
     parser.add_argument("--outputs", type=_names, metavar="NAME,...",
                         help="the variables to output, in this order (default: the net's outputs without its "
                              "losses)")
@@ -51,7 +57,8 @@ def main(argv=None):
 
         print(f"reading {options.mat} ...", file=sys.stderr)
         model = from_matconvnet(options.mat, input_shape=options.input_shape, normalize=options.normalize,
-                                name=options.name, fold_batchnorm=options.fold_batchnorm, outputs=options.outputs)
+                                scale=options.scale, name=options.name, fold_batchnorm=options.fold_batchnorm,
+                                outputs=options.outputs)
         print(f"writing {output} ...", file=sys.stderr)
         save_model(model, output)
     except (ConversionError, ValueError, OSError) as error:

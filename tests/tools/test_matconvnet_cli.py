@@ -68,6 +68,22 @@ def test_normalize_bakes_in_the_average_image(tmp_path, rng):
     assert_close_rel(predict(loaded, x), predict(from_matconvnet(path), x - average))
 
 
+def test_scale_makes_a_net_of_unit_range_images_take_0_to_255(tmp_path, rng):
+    """--scale 1/255 (after the average image, with --normalize): the real LapSRN x2, which takes Y in 0..1, then
+    takes 0..255 and computes the same picture; with --normalize the scale follows the average image."""
+    source = fixture_path("real_small/lapsrn/LapSRN_x2.mat")
+    output = tmp_path / "lapsrn.keras"
+    assert TOOL.main([str(source), "-o", str(output), "--scale", str(1 / 255)]) == 0
+    loaded = keras.saving.load_model(output)
+    y = rng.random((1, 12, 10, 1)).astype(np.float32)
+    assert_close_rel(predict(loaded, y * 255), predict(from_matconvnet(source), y), tol=1e-5)
+    path, average = small_net(tmp_path, rng)
+    assert TOOL.main([str(path), "-o", str(tmp_path / "both.keras"), "--normalize", "--scale", "0.5"]) == 0
+    x = (rng.random((2, 4, 3, 3)) * 255).astype(np.float32)
+    assert_close_rel(predict(keras.saving.load_model(tmp_path / "both.keras"), x),
+                     predict(from_matconvnet(path), (x - average) * 0.5))
+
+
 @pytest.mark.parametrize("content", ["garbage", "unknown layer"])
 def test_failure_is_one_line_and_leaves_no_output(tmp_path, capsys, content):
     path = tmp_path / "broken.mat"
