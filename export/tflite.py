@@ -154,6 +154,29 @@ BIASED_INPUTS = {"CONV_2D": (0, 1, 2), "DEPTHWISE_CONV_2D": (0, 1, 2), "FULLY_CO
 INTEGER_BIASES = {"INT32": np.int32, "INT64": np.int64}
 
 
+def _enum_names(enum):
+    """{value: name} of a flatbuffer schema enum (BuiltinOperator, TensorType)."""
+    return {value: key for key, value in vars(enum).items() if not key.startswith("_")}
+
+
+def _unpacked(content):
+    """The object form (``ModelT``) of a ``.tflite`` flatbuffer, or None for one keeping its buffers past its end
+    (over 2 GB), which cannot be rewritten here."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(content, 0)
+    return None if any(buffer.offset > 1 for buffer in model.buffers or []) else model
+
+
+def _packed(model, size_hint):
+    """The ``.tflite`` bytes of a ``ModelT``."""
+    import flatbuffers
+
+    builder = flatbuffers.Builder(size_hint + 2**16)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 def rescale_shared_biases(content):
     """``content`` with each integer bias on the scale its operator computes with, input scale x weight scale.
 
@@ -163,13 +186,11 @@ def rescale_shared_biases(content):
     than bicubic). Each such operator gets its own copy of the bias, requantized from the shared one onto its scale.
     The int8 converter copies the constant itself: its files come back unchanged. So does a file keeping its
     buffers past its end (over 2 GB), which this cannot rewrite (the parity check judges it as it is)."""
-    import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
-    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
-    types = {value: key for key, value in vars(schema.TensorType).items() if not key.startswith("_")}
-    model = schema.ModelT.InitFromPackedBuf(content, 0)
-    if any(buffer.offset > 1 for buffer in model.buffers or []):
+    names, types = _enum_names(schema.BuiltinOperator), _enum_names(schema.TensorType)
+    model = _unpacked(content)
+    if model is None:
         return content
     changed = False
     for subgraph in model.subgraphs:
@@ -189,11 +210,7 @@ def rescale_shared_biases(content):
             operator.inputs = [len(subgraph.tensors) - 1 if i == positions[2] else index
                                for i, index in enumerate(operator.inputs)]
             changed = True
-    if not changed:
-        return content
-    builder = flatbuffers.Builder(len(content) + 2**16)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return _packed(model, len(content)) if changed else content
 
 
 def _scales(tensor):
@@ -278,7 +295,7 @@ def operators(content):
     custom operators (``FlexConv2D``, ``my_op``) as their custom code."""
     from ai_edge_litert import schema_py_generated as schema
 
-    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
+    names = _enum_names(schema.BuiltinOperator)
     flatbuffer = schema.Model.GetRootAsModel(content, 0)
     result = []
     for index in range(flatbuffer.OperatorCodesLength()):
@@ -295,11 +312,8 @@ def keep_outputs(content, count):
     """The ``.tflite`` bytes ``content`` with only its first ``count`` signature outputs (``output_0`` ...):
     a check model's flatbuffer (:func:`export.common.with_logits`) without its extra outputs, operator for
     operator. None for a flatbuffer keeping its buffers past its end (over 2 GB), which this cannot rewrite."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(content, 0)
-    if any(buffer.offset > 1 for buffer in model.buffers or []):
+    model = _unpacked(content)
+    if model is None:
         return None
     signature = next(s for s in model.signatureDefs if s.signatureKey.decode() == SIGNATURE)
     dropped = {item.tensorIndex for item in signature.outputs
@@ -307,9 +321,7 @@ def keep_outputs(content, count):
     signature.outputs = [item for item in signature.outputs if item.tensorIndex not in dropped]
     subgraph = model.subgraphs[signature.subgraphIndex]
     subgraph.outputs = [index for index in subgraph.outputs if index not in dropped]
-    builder = flatbuffers.Builder(len(content) + 2**16)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return _packed(model, len(content))
 
 
 def export_tflite(model, output, *, samples, reference, reference_logits=None, quantization="float32",
