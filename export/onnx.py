@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from export import common, report, rounding
+from export import common, equalization, report, rounding
 from export.runners import ONNX_INPUT as INPUT_NAME, OnnxRunner, cpu_threads
 from export.speed import measure, report_speeds, time_artifact
 from keras_zoo.files import Rejected, atomic_output
@@ -266,7 +266,8 @@ def quantize_int8(source, output, calibration, *, target="onnxruntime"):
     :func:`fuse_lrn`) stay float (:func:`float_nodes`); each spelled-out PReLU becomes one (:func:`fuse_prelu`).
     ``'tensorrt'``: symmetric int8 activations (zero point 0, the 99.999th percentile of |x|) at the inputs of
     the compute-heavy operators, as TensorRT wants.
-    In both the weights are rounded onto their grid by :func:`round_onto_grid` first.
+    In both the channels' ranges are equalized first (:func:`equalize_channels`), then the weights rounded onto
+    their grid (:func:`round_onto_grid`).
     """
     from onnxruntime import quantization
 
@@ -279,6 +280,7 @@ def quantize_int8(source, output, calibration, *, target="onnxruntime"):
     floats = float_nodes(proto) + lrn if target == "onnxruntime" else []
     fixed = proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value
     images = np.asarray(calibration, np.float32)
+    equalize_channels(proto, images, batch=fixed or None)
     round_onto_grid(proto, images, WEIGHT_LEVELS[target], skip=floats, batch=fixed or None)
     batch = fixed or 1
     stride = min(CALIBRATION_STRIDE, -(-len(images) // batch)) if target == "onnxruntime" else 1
@@ -330,8 +332,7 @@ def round_onto_grid(proto, images, levels, *, skip=(), batch=None):
     convolutions and grouped or dilated transposed ones are left to the quantizer's rounding to nearest.
     ``batch``: the graph's fixed batch (the last images repeated to fill it), or None. Returns the names of the
     nodes rounded."""
-    import onnxruntime
-    from onnx import helper, numpy_helper
+    from onnx import numpy_helper
 
     graph = proto.graph
     weights = {init.name: init for init in graph.initializer}
@@ -341,21 +342,10 @@ def round_onto_grid(proto, images, levels, *, skip=(), batch=None):
     layers = [node for node in graph.node if forms.get(node.name) is not None]
     if not layers:
         return []
-    probed = [name for name in dict.fromkeys(node.input[0] for node in layers) if name != INPUT_NAME]
-    graph.output.extend(helper.make_empty_tensor_value_info(name) for name in probed)
-    try:
-        session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    finally:
-        del graph.output[len(graph.output) - len(probed):]
-    step = batch or CALIBRATION_STRIDE
-    moments = rounding.Moments(batches=-(-len(images) // step))
-    for start in range(0, len(images), step):
-        chunk = images[start:start + step]
-        chunk = np.resize(chunk, (batch, *images.shape[1:])) if batch else chunk
-        found = dict(zip(probed, session.run(probed, {INPUT_NAME: chunk})), **{INPUT_NAME: chunk})
+    moments = rounding.Moments(batches=-(-len(images) // (batch or CALIBRATION_STRIDE)))
+    for found in _probed(proto, [node.input[0] for node in layers], images, batch):
         for node in layers:
             moments.add(node.name, forms[node.name], found[node.input[0]])
-    del session, found
     for node in layers:
         array = numpy_helper.to_array(weights[node.input[1]])
         weights[node.input[1]].CopyFrom(numpy_helper.from_array(
@@ -363,12 +353,95 @@ def round_onto_grid(proto, images, levels, *, skip=(), batch=None):
     return [node.name for node in layers]
 
 
+def _probed(proto, names, images, batch):
+    """For each chunk of ``images`` (``batch`` at a time where the graph's batch is fixed, the last images repeated
+    to fill it; :data:`CALIBRATION_STRIDE` where it is not): {name: values} of the tensors ``names`` of ``proto``,
+    the graph's input among them as it is."""
+    import onnxruntime
+    from onnx import helper
+
+    graph = proto.graph
+    probed = [name for name in dict.fromkeys(names) if name != INPUT_NAME]
+    graph.output.extend(helper.make_empty_tensor_value_info(name) for name in probed)
+    try:
+        session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    finally:
+        del graph.output[len(graph.output) - len(probed):]
+    step = batch or CALIBRATION_STRIDE
+    for start in range(0, len(images), step):
+        chunk = images[start:start + step]
+        chunk = np.resize(chunk, (batch, *images.shape[1:])) if batch else chunk
+        yield dict(zip(probed, session.run(probed, {INPUT_NAME: chunk})), **{INPUT_NAME: chunk})
+
+
+# activations computing f(a x) = a f(x) for any a > 0 per channel, through which equalize_channels scales
+SCALING_COMMUTES = frozenset({"Relu", "LeakyRelu", "PRelu"})
+
+
+def equalize_channels(proto, images, *, batch=None):
+    """Equalize (in place) the output channels' ranges of each Conv whose output reaches a Conv or ConvTranspose of
+    one group only through a Relu, LeakyRelu or PRelu, or directly (:mod:`export.equalization`), the ranges measured
+    on ``images``; ``batch`` as for :func:`round_onto_grid`. Weights another node shares are left as they are.
+    Returns the pairs' node names."""
+    from onnx import numpy_helper
+
+    graph = proto.graph
+    weights = {init.name: init for init in graph.initializer}
+    uses = collections.Counter(name for node in graph.node for name in node.input)
+    uses.update(value.name for value in graph.output)
+    readers = {name: node for node in graph.node for name in node.input}
+
+    def only_reader(name):  # the one node reading tensor `name` (as its first input), or None
+        node = readers.get(name)
+        return node if uses[name] == 1 and node.input[0] == name else None
+
+    def owned(node, *positions):  # a 2-D convolution whose inputs at `positions` are initializers it alone reads
+        if len(node.input) < 2 or node.input[1] not in weights or len(weights[node.input[1]].dims) != 4:
+            return False
+        return all(position >= len(node.input) or not node.input[position]
+                   or (node.input[position] in weights and uses[node.input[position]] == 1) for position in positions)
+
+    pairs = []
+    for node in graph.node:
+        if node.op_type != "Conv" or not owned(node, 1, 2):
+            continue
+        following = only_reader(node.output[0])
+        if following is not None and following.op_type in SCALING_COMMUTES:
+            following = only_reader(following.output[0])
+        if (following is not None and following.op_type in ("Conv", "ConvTranspose") and owned(following, 1)
+                and _attributes(following).get("group", 1) == 1):
+            pairs.append((node, following))
+    if not pairs:
+        return []
+    peaks = equalization.Peaks()
+    for found in _probed(proto, [node.output[0] for node, _ in pairs], images, batch):
+        for node, _ in pairs:
+            peaks.add(node.name, found[node.output[0]], axis=1)
+    for node, following in pairs:
+        factors = peaks.factors(node.name)
+        scaled = [(node.input[1], factors.reshape(-1, 1, 1, 1))]
+        if len(node.input) > 2 and node.input[2]:
+            scaled.append((node.input[2], factors))
+        # input channels: Conv's weights (O, C, kh, kw) axis 1, ConvTranspose's (C, O, kh, kw) axis 0
+        scaled.append((following.input[1], 1 / factors.reshape((1, -1, 1, 1) if following.op_type == "Conv"
+                                                                 else (-1, 1, 1, 1))))
+        for name, factor in scaled:
+            array = numpy_helper.to_array(weights[name])
+            weights[name].CopyFrom(numpy_helper.from_array((array * factor).astype(array.dtype), name))
+    return [(node.name, following.name) for node, following in pairs]
+
+
+def _attributes(node):
+    """{name: value} of ``node``'s attributes."""
+    from onnx import helper
+
+    return {attribute.name: helper.get_attribute_value(attribute) for attribute in node.attribute}
+
+
 def _weight_form(node, weights):
     """The :class:`export.rounding.WeightForm` of ``node``'s weight (its second input), or None where
     round_onto_grid leaves it to the quantizer."""
-    from onnx import helper
-
-    attributes = {attribute.name: helper.get_attribute_value(attribute) for attribute in node.attribute}
+    attributes = _attributes(node)
     dims = list(weights[node.input[1]].dims)
     explicit = attributes.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET")
     geometry = dict(kernel=tuple(dims[2:]), strides=tuple(attributes.get("strides", (1, 1))),

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from export import common, report, rounding
+from export import common, equalization, report, rounding
 from export.runners import TFLITE_SIGNATURE as SIGNATURE, TFLiteRunner, cpu_threads
 from export.speed import measure, report_speeds, time_artifact
 from keras_zoo import layers as zoo_layers
@@ -94,7 +94,7 @@ def convert_tflite(model, *, quantization="float32", batch=1, representative=Non
         raise common.ExportError(f"{quantization} quantization needs representative images")
     _refuse_non_builtin_layers(model)
     if quantization in CALIBRATED:
-        model = round_onto_grid(model, np.asarray(representative, np.float32), batch=batch)
+        model = calibrated_copy(model, np.asarray(representative, np.float32), quantization, batch=batch)
     keys = output_keys(model)
 
     def serve(images):
@@ -235,33 +235,102 @@ def _requantized(schema, model, bias, dtype, wanted):
     return copy
 
 
+def calibrated_copy(model, images, quantization, *, batch=1):
+    """The copy of ``model`` that convert_tflite converts for ``quantization`` ``'int8'`` or ``'int16x8'``: its
+    channels equalized (int8 only: int16 activations have levels to spare, and the next layers' weights would
+    lose) and its weights rounded onto LiteRT's grid, both measured on ``images``."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    if quantization == "int8":
+        equalize_channels(copy, images, batch=batch)
+    round_onto_grid(copy, images, batch=batch)
+    return copy
+
+
+def _batches(probe, images, batch):
+    """The outputs (a list) of ``probe`` on ``images``, ``batch`` at a time (the last images repeated to fill it)."""
+    for start in range(0, len(images), batch):
+        found = probe.predict_on_batch(np.resize(images[start:start + batch], (batch, *images.shape[1:])))
+        yield found if isinstance(found, (list, tuple)) else [found]
+
+
+def equalize_channels(model, images, *, batch=1):
+    """Equalize (in place) the output channels' ranges of each Conv2D whose outputs reach a Conv2D or Deconv2D
+    (ungrouped) only through a ReLU, leaky ReLU or PReLU, or directly (:mod:`export.equalization`), the ranges
+    measured on ``images``. Layers called more than once are left as they are. Returns the pairs' names."""
+    import keras
+
+    members, ends = {id(layer) for layer in model.layers}, {id(tensor) for tensor in model.outputs}
+    pairs = []
+    for layer in model.layers:
+        following = _single_reader(layer, members, ends)
+        if following is not None and _commutes_with_scaling(following):
+            following = _single_reader(following, members, ends)
+        if (isinstance(layer, zoo_layers.Conv2D) and isinstance(following, (zoo_layers.Conv2D, zoo_layers.Deconv2D))
+                and following.groups == 1 and len(following._inbound_nodes) == 1):
+            pairs.append((layer, following))
+    if not pairs:
+        return []
+    peaks = equalization.Peaks()
+    for found in _batches(keras.Model(model.inputs, [layer.output for layer, _ in pairs]), images, batch):
+        for (layer, _), outputs in zip(pairs, found):
+            peaks.add(layer.name, outputs, axis=-1)
+    for layer, following in pairs:
+        factors = peaks.factors(layer.name)
+        layer.kernel.assign(np.asarray(layer.kernel) * factors)
+        if layer.use_bias:
+            layer.bias.assign(np.asarray(layer.bias) * factors)
+        # input channels: Conv2D's kernel (kh, kw, C, O) axis 2, Deconv2D's (kh, kw, O, C) axis 3
+        shape = (1, 1, -1, 1) if isinstance(following, zoo_layers.Conv2D) else (1, 1, 1, -1)
+        following.kernel.assign(np.asarray(following.kernel) / factors.reshape(shape))
+    return [(layer.name, following.name) for layer, following in pairs]
+
+
+def _single_reader(layer, members, ends):
+    """The one layer reading ``layer``'s output, where both are called once and are among ``members`` (ids of a
+    model's layers) and the output is none of ``ends`` (ids of the model's outputs); else None."""
+    if (len(getattr(layer, "_inbound_nodes", [])) != 1 or len(layer._outbound_nodes) != 1
+            or id(layer.output) in ends):
+        return None
+    reader = layer._outbound_nodes[0].operation
+    return reader if id(reader) in members and len(getattr(reader, "_inbound_nodes", [])) == 1 else None
+
+
+def _commutes_with_scaling(layer):
+    """Whether ``layer`` computes ``f(a x) = a f(x)`` for every a > 0 per channel: ReLU (unbounded, threshold 0),
+    leaky ReLU, PReLU."""
+    import keras
+
+    if isinstance(layer, keras.layers.ReLU):
+        return layer.max_value is None and float(layer.threshold) == 0.0
+    return isinstance(layer, (keras.layers.LeakyReLU, keras.layers.PReLU))
+
+
 def round_onto_grid(model, images, *, batch=1):
-    """A copy of ``model`` whose Conv2D, Deconv2D, InnerProduct and Dense kernels are rounded onto LiteRT's int8 grid
+    """Round (in place) the Conv2D, Deconv2D, InnerProduct and Dense kernels of ``model`` onto LiteRT's int8 grid
     (:data:`WEIGHT_LEVELS`) by :mod:`export.rounding`, their inputs measured on ``images``, so that the converter
-    quantizes them as they are; ``model`` itself when it has none. Layers called more than once, grouped or
-    dilated Deconv2D and InnerProducts not over all of their input are left to the converter's rounding."""
+    quantizes them as they are. Layers called more than once, grouped or dilated Deconv2D and InnerProducts not
+    over all of their input are left to the converter's rounding. Returns the names of the layers rounded."""
     import keras
 
     layers = [(layer, form) for layer in model.layers if (form := _weight_form(layer)) is not None]
     if not layers:
-        return model
-    probe = keras.Model(model.inputs, [layer.input for layer, _ in layers])
+        return []
     moments = rounding.Moments(batches=-(-len(images) // batch))
-    for start in range(0, len(images), batch):
-        found = probe.predict_on_batch(np.resize(images[start:start + batch], (batch, *images.shape[1:])))
-        for (layer, form), inputs in zip(layers, found if len(layers) > 1 else [found]):
+    for found in _batches(keras.Model(model.inputs, [layer.input for layer, _ in layers]), images, batch):
+        for (layer, form), inputs in zip(layers, found):
             inputs = np.asarray(inputs)
             if not isinstance(layer, keras.layers.Dense):  # NHWC -> NCHW, the order of the rows' columns
                 inputs = inputs.transpose(0, inputs.ndim - 1, *range(1, inputs.ndim - 1))
             moments.add(layer.name, form, inputs)
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
     for layer, form in layers:
         kernel = np.asarray(layer.kernel)
         in_onnx_layout = kernel if form.op == "matmul" else kernel.transpose(3, 2, 0, 1)
         rounded = moments.rounded(layer.name, form, in_onnx_layout, WEIGHT_LEVELS)
-        copy.get_layer(layer.name).kernel.assign(rounded if form.op == "matmul" else rounded.transpose(2, 3, 1, 0))
-    return copy
+        layer.kernel.assign(rounded if form.op == "matmul" else rounded.transpose(2, 3, 1, 0))
+    return [layer.name for layer, _ in layers]
 
 
 def _weight_form(layer):

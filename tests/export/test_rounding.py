@@ -92,13 +92,14 @@ def test_rows_times_input_vectors_are_what_onnx_runtime_computes(rng, op, weight
 
 
 def test_onnx_runtime_quantizes_the_rounded_weights_as_they_are(tmp_path):
-    """quantize_int8 writes the integers round_onto_grid chose (ONNX Runtime's quantizer finds every weight on the
-    step it computes), which are not all the nearest ones."""
+    """quantize_int8 writes the integers round_onto_grid chose, after equalize_channels (ONNX Runtime's quantizer
+    finds every weight on the step it computes), which are not all the nearest ones."""
     model = small_zoo_model()
     fp32, int8 = tmp_path / "model.onnx", tmp_path / "model.int8.onnx"
     onnx_export.write_onnx(onnx_export.convert_onnx(model), fp32)
     images = np.random.default_rng(1).uniform(0, 255, (16, *SIZE, 3)).astype(np.float32)
     proto = onnx.load(str(fp32))
+    assert onnx_export.equalize_channels(proto, images) == [("conv3_dw_1/depthwise", "upscore_1/conv_transpose")]
     original = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
     rounded = onnx_export.round_onto_grid(proto, images, onnx_export.WEIGHT_LEVELS["onnxruntime"],
                                           skip=onnx_export.float_nodes(proto))
@@ -124,12 +125,13 @@ def test_onnx_runtime_quantizes_the_rounded_weights_as_they_are(tmp_path):
 
 @pytest.mark.parametrize("quantization", tflite.CALIBRATED)
 def test_litert_quantizes_the_rounded_weights_as_they_are(quantization):
-    """convert_tflite(int8, int16x8) writes the integers its copy rounded onto LiteRT's grid, for convolutions
-    (grouped, depthwise), the deconvolution and the Dense layer; the model given is left as it was."""
+    """convert_tflite(int8, int16x8) writes the integers its copy (equalized for int8) rounded onto LiteRT's grid,
+    for convolutions (grouped, depthwise), the deconvolution and the Dense layer; the model given is left as it
+    was."""
     model = small_zoo_model()
     before = [np.array(weight) for weight in model.get_weights()]
     images = np.random.default_rng(1).uniform(0, 255, (16, *SIZE, 3)).astype(np.float32)
-    copy = tflite.round_onto_grid(model, images)
+    copy = tflite.calibrated_copy(model, images, quantization)
     for weight, kept in zip(model.get_weights(), before):
         np.testing.assert_array_equal(weight, kept)
     content = tflite.convert_tflite(model, quantization=quantization, representative=images)
