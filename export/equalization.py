@@ -27,9 +27,10 @@ class Peaks:
 
     def factors(self, key):
         """Factors (float32) bringing each channel of ``key`` to the widest channel's peak, at most
-        :data:`MAX_FACTOR`; 1 for channels that were 0 on every image."""
+        :data:`MAX_FACTOR`; 1 for channels that were 0 on every image, and for all where one was not finite."""
         peak = self.peaks[key]
         factors = np.ones_like(peak)
         live = peak > 0
-        factors[live] = np.minimum(peak.max() / peak[live], MAX_FACTOR)
+        if np.isfinite(peak).all() and live.any():
+            factors[live] = np.minimum(peak.max() / peak[live], MAX_FACTOR)
         return factors

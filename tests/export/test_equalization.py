@@ -69,6 +69,8 @@ def test_factors_bring_each_channel_to_the_widest():
     peaks.add("t", np.array([[-2.0, 3.0, 0.0, 0.0]]), axis=1)
     np.testing.assert_allclose(peaks.peaks["t"], [2.0, 4.0, 0.0, 1e-4])
     np.testing.assert_allclose(peaks.factors("t"), [2.0, 1.0, 1.0, equalization.MAX_FACTOR])
+    peaks.add("t", np.array([[np.inf, 1.0, 0.0, 0.0]]), axis=1)  # a broken net's overflow: left to the check
+    np.testing.assert_array_equal(peaks.factors("t"), np.ones(4))
 
 
 def test_keras_equalization_keeps_the_function_and_levels_the_ranges():
