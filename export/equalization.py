@@ -34,3 +34,12 @@ class Peaks:
         if np.isfinite(peak).all() and live.any():
             factors[live] = np.minimum(peak.max() / peak[live], MAX_FACTOR)
         return factors
+
+
+def scaled(array, factors, axis, *, divide=False):
+    """``array`` with its slices along ``axis`` multiplied (``divide``: divided) by ``factors``, in its dtype."""
+    array = np.asarray(array)
+    shape = [1] * array.ndim
+    shape[axis] = -1
+    factors = np.reshape(factors, shape)
+    return (array / factors if divide else array * factors).astype(array.dtype)

@@ -419,15 +419,14 @@ def equalize_channels(proto, images, *, batch=None):
             peaks.add(node.name, found[node.output[0]], axis=1)
     for node, following in pairs:
         factors = peaks.factors(node.name)
-        scaled = [(node.input[1], factors.reshape(-1, 1, 1, 1))]
+        # (weight, factors, axis): the output channels of the Conv's weights (O, C, kh, kw) and bias, the input
+        # channels of the next Conv's (O, C, kh, kw) or ConvTranspose's (C, O, kh, kw)
+        changes = [(node.input[1], factors, 0), (following.input[1], 1 / factors, int(following.op_type == "Conv"))]
         if len(node.input) > 2 and node.input[2]:
-            scaled.append((node.input[2], factors))
-        # input channels: Conv's weights (O, C, kh, kw) axis 1, ConvTranspose's (C, O, kh, kw) axis 0
-        scaled.append((following.input[1], 1 / factors.reshape((1, -1, 1, 1) if following.op_type == "Conv"
-                                                                 else (-1, 1, 1, 1))))
-        for name, factor in scaled:
-            array = numpy_helper.to_array(weights[name])
-            weights[name].CopyFrom(numpy_helper.from_array((array * factor).astype(array.dtype), name))
+            changes.append((node.input[2], factors, 0))
+        for name, change, axis in changes:
+            weights[name].CopyFrom(numpy_helper.from_array(
+                equalization.scaled(numpy_helper.to_array(weights[name]), change, axis), name))
     return [(node.name, following.name) for node, following in pairs]
 
 

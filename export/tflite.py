@@ -269,7 +269,7 @@ def equalize_channels(model, images, *, batch=1):
         if following is not None and _commutes_with_scaling(following):
             following = _single_reader(following, members, ends)
         if (isinstance(layer, zoo_layers.Conv2D) and isinstance(following, (zoo_layers.Conv2D, zoo_layers.Deconv2D))
-                and following.groups == 1 and len(following._inbound_nodes) == 1):
+                and following.groups == 1):
             pairs.append((layer, following))
     if not pairs:
         return []
@@ -279,12 +279,12 @@ def equalize_channels(model, images, *, batch=1):
             peaks.add(layer.name, outputs, axis=-1)
     for layer, following in pairs:
         factors = peaks.factors(layer.name)
-        layer.kernel.assign(np.asarray(layer.kernel) * factors)
+        layer.kernel.assign(equalization.scaled(layer.kernel, factors, -1))
         if layer.use_bias:
-            layer.bias.assign(np.asarray(layer.bias) * factors)
+            layer.bias.assign(equalization.scaled(layer.bias, factors, 0))
         # input channels: Conv2D's kernel (kh, kw, C, O) axis 2, Deconv2D's (kh, kw, O, C) axis 3
-        shape = (1, 1, -1, 1) if isinstance(following, zoo_layers.Conv2D) else (1, 1, 1, -1)
-        following.kernel.assign(np.asarray(following.kernel) / factors.reshape(shape))
+        axis = 2 if isinstance(following, zoo_layers.Conv2D) else 3
+        following.kernel.assign(equalization.scaled(following.kernel, factors, axis, divide=True))
     return [(layer.name, following.name) for layer, following in pairs]
 
 
